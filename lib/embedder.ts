@@ -1,0 +1,23 @@
+/**
+ * The one interface behind every way of embedding images (tfjs model, ONNX Runtime session,
+ * loaded SavedModel): evaluation, indexing, training validation and the jig take any Embedder.
+ */
+import type { Preprocess } from './model/vit-config';
+
+/** Decoded 8-bit RGB pixels, row-major HWC, 3 channels, any size. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface Embedder {
+  readonly name: string;
+  /** Output width (<= 64 for a GUIE submission). */
+  readonly dim: number;
+  /** How this embedder wants pixels prepared; callers may pre-resize with it to batch images of mixed sizes. */
+  readonly preprocess: Preprocess;
+  /** n images -> n*dim row-major float32, each row L2-normalised. */
+  embed(images: RgbImage[]): Promise<Float32Array>;
+  dispose(): void;
+}
