@@ -134,13 +134,16 @@ export function validatePartial(raw: unknown, source: string): Partial<Config> {
   return raw as Partial<Config>;
 }
 
+/** GUIE_* variables that steer tools rather than set config keys. */
+export const RESERVED_ENV: readonly string[] = ['GUIE_CONFIG', 'GUIE_BACKEND', 'GUIE_VENV', 'GUIE_PROGRESS', 'GUIE_ENGINE', 'GUIE_CACHE'];
+
 /** GUIE_BATCH_SIZE=8 -> batchSize; GUIE_PATHS_DATA=... -> paths.data. Values parse as JSON when they can. */
 export function envOverrides(env: NodeJS.ProcessEnv = process.env): Partial<Config> {
   const out: Record<string, unknown> = {};
   const paths: Record<string, unknown> = {};
   const camel = (s: string) => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('GUIE_') || value === undefined || name === 'GUIE_CONFIG' || name === 'GUIE_BACKEND' || name === 'GUIE_VENV') continue;
+    if (!name.startsWith('GUIE_') || value === undefined || RESERVED_ENV.includes(name)) continue;
     const key = camel(name.slice(5));
     let parsed: unknown = value;
     try {

@@ -1,0 +1,79 @@
+/** Backend selection on the real tfjs engine; failing backends are injected so the fallback path runs everywhere. */
+import * as tf from '@tensorflow/tfjs';
+import { BackendCandidate, BackendName, CANDIDATES, deviceReport, formatDeviceReport, parseBackendOverride, selectBackend } from '../lib/device';
+
+const broken = (name: BackendName, why: string): BackendCandidate => ({
+  name,
+  tfName: CANDIDATES[name].tfName,
+  load: () => {
+    throw new Error(why);
+  },
+});
+
+describe('backend selection', () => {
+  test('falls back in order, skipping each unavailable backend with its reason', async () => {
+    const candidates = { ...CANDIDATES, 'tensorflow-gpu': broken('tensorflow-gpu', 'libcudart.so.11.0: cannot open'), tensorflow: broken('tensorflow', 'no libtensorflow') };
+    const choice = await selectBackend({ env: {}, candidates });
+    expect(choice.backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(choice.attempts.map((a) => [a.name, a.ok])).toEqual([
+      ['tensorflow-gpu', false],
+      ['tensorflow', false],
+      ['wasm', true],
+    ]);
+    expect(choice.attempts[0].reason).toContain('libcudart.so.11.0');
+    expect(choice.attempts[2].reason).toMatch(/fastest available \(tensorflow-gpu, tensorflow unavailable\)/);
+  });
+
+  test('wasm failing falls through to cpu', async () => {
+    const candidates = { ...CANDIDATES, 'tensorflow-gpu': broken('tensorflow-gpu', 'x'), tensorflow: broken('tensorflow', 'y'), wasm: broken('wasm', 'wasm binary missing') };
+    const choice = await selectBackend({ env: {}, candidates });
+    expect(choice.backend).toBe('cpu');
+    expect(tf.getBackend()).toBe('cpu');
+    expect(choice.attempts.find((a) => a.name === 'wasm')?.reason).toBe('wasm binary missing');
+  });
+
+  test('GUIE_BACKEND overrides the order', async () => {
+    const choice = await selectBackend({ env: { GUIE_BACKEND: 'cpu' } });
+    expect(choice.backend).toBe('cpu');
+    expect(choice.attempts).toEqual([{ name: 'cpu', ok: true, reason: 'chosen by GUIE_BACKEND=cpu' }]);
+    const list = await selectBackend({ env: { GUIE_BACKEND: 'tensorflow,wasm' }, candidates: { ...CANDIDATES, tensorflow: broken('tensorflow', 'absent') } });
+    expect(list.backend).toBe('wasm');
+  });
+
+  test('an override that cannot load is an error that says why', async () => {
+    await expect(selectBackend({ env: { GUIE_BACKEND: 'tensorflow' }, candidates: { ...CANDIDATES, tensorflow: broken('tensorflow', 'libtensorflow.so.2: not found') } })).rejects.toThrow(
+      /no TensorFlow.js backend could be initialised:\n  tensorflow: libtensorflow.so.2: not found/,
+    );
+    expect(() => parseBackendOverride('tpu')).toThrow(/unknown backend "tpu"/);
+    expect(parseBackendOverride('auto')).toBeNull();
+  });
+
+  test('a backend that loads but computes wrong is skipped', async () => {
+    // registers a backend whose factory throws on creation: load "works", setBackend fails
+    tf.registerBackend('guie-bad', () => {
+      throw new Error('device lost');
+    });
+    const bad: BackendCandidate = { name: 'tensorflow', tfName: 'guie-bad', load: () => undefined };
+    const choice = await selectBackend({ env: {}, order: ['tensorflow', 'cpu'], candidates: { ...CANDIDATES, tensorflow: bad } });
+    expect(choice.backend).toBe('cpu');
+    expect(choice.attempts[0].ok).toBe(false);
+    tf.removeBackend('guie-bad');
+  });
+});
+
+describe('device report', () => {
+  test('reports backend, replicas, cores, memory, versions and a measured matmul speed', async () => {
+    const r = await deviceReport({ matmulSize: 128 });
+    expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(r.backend);
+    expect(r.replicas).toBeGreaterThanOrEqual(1);
+    expect(r.cpu.cores).toBeGreaterThan(0);
+    expect(r.memory.totalGiB).toBeGreaterThan(r.memory.freeGiB * 0.99 - 1e-9);
+    expect(r.versions['@tensorflow/tfjs']).toMatch(/^4\./);
+    expect(r.versions.sharp).toMatch(/^\d+\.\d+/);
+    expect(r.matmulGflops).toBeGreaterThan(0.01);
+    const text = formatDeviceReport(r);
+    expect(text).toContain(`REPLICAS:  ${r.replicas}`);
+    expect(text).toMatch(/matmul: +\d+\.\d GFLOP\/s/);
+  });
+});

@@ -1,0 +1,61 @@
+/** The notebook runner against real notebooks, the real tslab kernel and nbclient (needs `npm run build`: cells import dist/). */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runNotebook, runNotebooks, NotebookError, listNotebooks } from '../lib/notebooks';
+
+const FIX = path.join(__dirname, 'fixtures', 'notebooks');
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-nb-'));
+
+type Cell = { cell_type: string; outputs?: Array<{ text?: string[] | string }> };
+const outputText = (file: string): string[] =>
+  (JSON.parse(fs.readFileSync(file, 'utf8')) as { cells: Cell[] }).cells.map((c) =>
+    (c.outputs ?? []).map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join(''),
+  );
+
+describe('notebook runner', () => {
+  test('runs a good notebook and writes the executed copy with real outputs', () => {
+    const r = runNotebook(path.join(FIX, 'good.ipynb'), { outDir });
+    expect(r.ok).toBe(true);
+    expect(r.cells).toBe(2);
+    const texts = outputText(r.output);
+    expect(texts[0]).toContain('batch=32 dim=64');
+    expect(texts[1]).toContain('sum=14');
+  });
+
+  test('reports the failing cell index and its message, and keeps the partial copy', () => {
+    const r = runNotebook(path.join(FIX, 'broken.ipynb'), { outDir });
+    expect(r.ok).toBe(false);
+    expect(r.failedCell).toBe(1);
+    expect(r.error).toContain('boom: deliberately broken cell');
+    const texts = outputText(r.output);
+    expect(texts[0]).toContain('first cell runs');
+    expect(texts[2]).toBe(''); // execution stopped at the broken cell
+  });
+
+  test('a TypeScript type error fails its cell', () => {
+    const r = runNotebook(path.join(FIX, 'type_error.ipynb'), { outDir });
+    expect(r.ok).toBe(false);
+    expect(r.failedCell).toBe(0);
+    expect(r.error).toMatch(/not assignable to type 'number'/);
+  });
+
+  test('runNotebooks stops at the first failure and does not run later notebooks', () => {
+    const logs: string[] = [];
+    const files = [path.join(FIX, 'good.ipynb'), path.join(FIX, 'broken.ipynb'), path.join(FIX, 'good.ipynb')];
+    let err: unknown;
+    try {
+      runNotebooks(files, { outDir, log: (l) => logs.push(l) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NotebookError);
+    expect((err as NotebookError).message).toMatch(/broken\.ipynb: cell 1 failed: .*boom/);
+    expect(logs.filter((l) => l.endsWith('...'))).toHaveLength(2);
+  });
+
+  test('lists notebooks in order and rejects a missing folder', () => {
+    expect(listNotebooks(FIX).map((f) => path.basename(f))).toEqual(['broken.ipynb', 'good.ipynb', 'type_error.ipynb']);
+    expect(() => listNotebooks(path.join(FIX, 'nope'))).toThrow(/notebook folder not found/);
+  });
+});
