@@ -77,3 +77,22 @@ describe('device report', () => {
     expect(text).toMatch(/matmul: +\d+\.\d GFLOP\/s/);
   });
 });
+
+describe('native backend', () => {
+  const hasTfjsNode = (() => {
+    try {
+      require.resolve('@tensorflow/tfjs-node');
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  // scripts/setup-tfjs-node.sh builds tfjs-node against PyPI's libtensorflow; where it did, auto must pick it
+  (hasTfjsNode ? test : test.skip)('auto selection picks tfjs-node when it is installed and computes with it', async () => {
+    const choice = await selectBackend({ env: {}, order: ['tensorflow', 'wasm', 'cpu'] });
+    expect(choice.backend).toBe('tensorflow');
+    const x = tf.tensor2d([[1, 2], [3, 4]]);
+    expect(Array.from(tf.matMul(x, x).dataSync())).toEqual([7, 10, 15, 22]);
+    expect(tf.erf(tf.scalar(1)).dataSync()[0]).toBeCloseTo(0.8427008, 6);
+  });
+});
