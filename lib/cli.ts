@@ -5,6 +5,12 @@ import * as path from 'path';
 import { deviceReport, formatDeviceReport } from './device';
 import { listNotebooks, runNotebooks, NotebookError } from './notebooks';
 import { PROJECT_ROOT } from './util/paths';
+import { register as registerData } from './data/commands';
+import { register as registerModel } from './model/commands';
+import { register as registerTrain } from './train/commands';
+import { register as registerRetrieval } from './retrieval/commands';
+import { register as registerExport } from './export/commands';
+import { register as registerJig } from './jig/commands';
 
 export function buildProgram(): Command {
   const program = new Command('guie').description('GUIE-TS: universal image embeddings — data, model, training, evaluation, export, jig').showHelpAfterError();
@@ -39,6 +45,13 @@ export function buildProgram(): Command {
       }
     });
 
+  // one register() per stage, in notebook order: data, model, training, evaluation, export, jig
+  registerData(program);
+  registerModel(program);
+  registerTrain(program);
+  registerRetrieval(program);
+  registerExport(program);
+  registerJig(program);
   return program;
 }
 

@@ -1,0 +1,111 @@
+/**
+ * `guie jig` (queries -> self-contained HTML report) and `guie serve` (the web app). Without
+ * --gallery both use the bundled demo gallery, generated on first use under outputs/jig/demo.
+ */
+import type { Command } from 'commander';
+import * as path from 'path';
+import { initBackend } from '../device';
+import { parseSchema } from '../data/schema';
+import { writeFileAtomic } from '../util/atomic';
+import { PROJECT_ROOT } from '../util/paths';
+import { buildDemoGallery } from './demo-gallery';
+import { loadJigModel } from './embedders';
+import { openGallery, type Gallery } from './gallery';
+import { DEFAULT_LIMITS } from './image';
+import { jigReportHtml } from './report';
+import { searchFolder, type JigResult } from './search';
+import { startJigServer, type RunningServer } from './server';
+
+export const DEMO_DIR = path.join(PROJECT_ROOT, 'outputs', 'jig', 'demo');
+
+export interface GallerySpec {
+  /** Image folder, TFRecord file or folder of shards; default: the bundled demo gallery. */
+  gallery?: string;
+  model?: string;
+  imageSize?: number;
+  /** TFRecord schema preset name or JSON (see lib/data/schema). */
+  schema?: string;
+  cacheDir?: string;
+}
+
+export async function openJigGallery(spec: GallerySpec): Promise<Gallery> {
+  await initBackend();
+  const source = spec.gallery ?? (await buildDemoGallery(DEMO_DIR)).gallery;
+  const model = await loadJigModel(spec.model, spec.imageSize);
+  return openGallery(source, model.embedder, { cacheDir: spec.cacheDir, modelFingerprint: model.fingerprint, schema: spec.schema ? parseSchema(spec.schema) : undefined });
+}
+
+export interface JigCommandOptions extends GallerySpec {
+  queries?: string;
+  out: string;
+  k: number;
+}
+
+/** Embeds/loads the gallery, searches every query, writes the HTML report; returns the results. */
+export async function jigCommand(opts: JigCommandOptions, log: (s: string) => void = console.log): Promise<JigResult> {
+  const queries = opts.queries ?? (opts.gallery ? undefined : (await buildDemoGallery(DEMO_DIR)).queries);
+  if (!queries) throw new Error('--queries is required with --gallery');
+  const gallery = await openJigGallery(opts);
+  try {
+    const result = await searchFolder(gallery, queries, { k: opts.k });
+    writeFileAtomic(opts.out, jigReportHtml(result, gallery));
+    const s = gallery.stats();
+    log(`gallery: ${s.size} images (${s.cached ? 'cached index' : `embedded in ${(s.buildMs / 1000).toFixed(1)} s`}), ${result.queries.length} queries`);
+    if (result.metrics) {
+      log(`mP@5 ${result.metrics.overall.mP5.toFixed(4)} over ${result.metrics.overall.queries} queries`);
+      for (const [d, m] of Object.entries(result.metrics.byDomain)) log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries})`);
+    }
+    log(`report: ${opts.out}`);
+    return result;
+  } finally {
+    await gallery.dispose();
+    gallery.embedder.dispose();
+  }
+}
+
+export interface ServeCommandOptions extends GallerySpec {
+  host: string;
+  port: number;
+  maxUploadBytes: number;
+  maxPixels: number;
+}
+
+export async function serveCommand(opts: ServeCommandOptions, log: (s: string) => void = console.log): Promise<RunningServer> {
+  const gallery = await openJigGallery(opts);
+  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels } });
+  if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') log(`warning: listening on ${opts.host}: reachable from other machines`);
+  log(`guie serve: ${gallery.size} gallery images at ${server.url}`);
+  return server;
+}
+
+const int = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a non-negative integer, got "${v}"`);
+  return Number(v);
+};
+
+export function register(program: Command): void {
+  const galleryOptions = (c: Command) =>
+    c
+      .option('--gallery <dir|tfrecords>', 'image folder (labels from sub-folders) or TFRecord file/folder; default: the bundled demo gallery')
+      .option('--model <demo|file.onnx>', 'embedder: the demo colour/texture descriptor or an exported ONNX model', 'demo')
+      .option('--image-size <n>', 'pixels fed to an ONNX model (its graph resizes anyway)', int('--image-size'), 224)
+      .option('--schema <name|json>', 'TFRecord feature names (preset or JSON)')
+      .option('--cache-dir <dir>', 'where embedded gallery indexes are cached');
+
+  galleryOptions(program.command('jig').description('search query images against a gallery and write a self-contained HTML report'))
+    .option('--queries <dir>', 'query images (sub-folder = label gives ground truth); default: the demo queries')
+    .option('--out <file>', 'report file', path.join(PROJECT_ROOT, 'outputs', 'jig', 'report.html'))
+    .option('-k <n>', 'matches shown per query', int('-k'), 5)
+    .action(async (o: JigCommandOptions) => {
+      await jigCommand(o);
+    });
+
+  galleryOptions(program.command('serve').description('web app: search the gallery with uploaded images (JSON API under /api)'))
+    .option('--host <addr>', 'address to bind (default loopback only)', '127.0.0.1')
+    .option('--port <n>', 'port (0 = any free one)', int('--port'), 8080)
+    .option('--max-upload-bytes <n>', 'largest accepted upload', int('--max-upload-bytes'), DEFAULT_LIMITS.maxBytes)
+    .option('--max-pixels <n>', 'largest accepted width*height', int('--max-pixels'), DEFAULT_LIMITS.maxPixels)
+    .action(async (o: ServeCommandOptions) => {
+      await serveCommand(o);
+    });
+}

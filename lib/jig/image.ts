@@ -1,0 +1,79 @@
+/**
+ * Untrusted image bytes -> pixels, for uploads and gallery files alike. The content decides
+ * (sharp sniffs the format), never the file name; every failure is an ImageError carrying the
+ * HTTP status the server answers with.
+ */
+import sharp, { type Metadata } from 'sharp';
+import type { RgbImage } from '../embedder';
+import { ImageDecodeError, resizeForModel } from '../data/image';
+import type { Preprocess } from '../model/vit-config';
+
+export interface ImageLimits {
+  /** Largest accepted encoded size in bytes. */
+  maxBytes: number;
+  /** Largest accepted width*height (decompression-bomb guard, checked from the header before decoding). */
+  maxPixels: number;
+}
+
+export const DEFAULT_LIMITS: ImageLimits = { maxBytes: 10 * 2 ** 20, maxPixels: 40e6 };
+
+export class ImageError extends Error {
+  constructor(
+    readonly status: 400 | 413 | 415,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ImageError';
+  }
+}
+
+export interface DecodedImage {
+  /** Pixels resized as the embedder's preprocess asks. */
+  rgb: RgbImage;
+  format: string;
+  width: number;
+  height: number;
+}
+
+const THUMB_SIZE = 160;
+
+function reason(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+async function inspect(bytes: Uint8Array, limits: ImageLimits, what: string): Promise<Metadata> {
+  if (bytes.length === 0) throw new ImageError(400, `${what}: empty body`);
+  if (bytes.length > limits.maxBytes) throw new ImageError(413, `${what}: ${bytes.length} bytes exceeds the ${limits.maxBytes}-byte limit`);
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes).metadata();
+  } catch (e) {
+    throw new ImageError(415, `${what}: not a supported image (${reason(e)})`);
+  }
+  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+  if (pixels === 0) throw new ImageError(415, `${what}: image has no size`);
+  if (pixels > limits.maxPixels) throw new ImageError(413, `${what}: ${meta.width}x${meta.height} exceeds the ${limits.maxPixels}-pixel limit`);
+  return meta;
+}
+
+/** Checks and decodes one image to the embedder's input geometry (lib/data's resizeForModel, as training does). */
+export async function decodeForEmbedder(bytes: Uint8Array, preprocess: Preprocess, limits: ImageLimits = DEFAULT_LIMITS, what = 'image'): Promise<DecodedImage> {
+  const meta = await inspect(bytes, limits, what);
+  try {
+    const rgb = await resizeForModel(bytes, preprocess, { maxPixels: limits.maxPixels, name: what });
+    return { rgb, format: meta.format ?? 'unknown', width: meta.width ?? 0, height: meta.height ?? 0 };
+  } catch (e) {
+    const why = e instanceof ImageDecodeError ? e.reason : reason(e);
+    throw new ImageError(400, `${what}: corrupt or truncated ${meta.format ?? 'image'} (${why})`);
+  }
+}
+
+/** A small JPEG for pages and reports (longer side `size`). */
+export async function thumbnail(bytes: Uint8Array, size = THUMB_SIZE, limits: ImageLimits = DEFAULT_LIMITS): Promise<Buffer> {
+  return sharp(bytes, { failOn: 'error', limitInputPixels: limits.maxPixels })
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .resize(size, size, { fit: 'inside' })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+}

@@ -1,0 +1,83 @@
+/**
+ * The jig's core step, shared by `guie jig`, the notebook and the report: embed a folder of query
+ * images, search the gallery, and score the answers when ground truth is known (a query's label
+ * equals gallery labels), with the host's mP@5 overall and per domain (lib/retrieval/metrics).
+ */
+import * as fs from 'fs';
+import { retrievalMetrics, type MetricsReport } from '../retrieval/metrics';
+import type { Gallery, GalleryItem, Match } from './gallery';
+import { listImageFolder } from './gallery';
+import { thumbnail } from './image';
+import { pca2 } from '../viz/projection';
+
+export interface QueryResult extends GalleryItem {
+  /** JPEG thumbnail of the query. */
+  thumb: Buffer;
+  /** Top-k, best first; `hit` is set when the query has ground truth. */
+  matches: Array<Match & { hit?: boolean }>;
+}
+
+export interface JigResult {
+  k: number;
+  queries: QueryResult[];
+  /** Host-style metrics over the queries whose label occurs in the gallery; undefined when none does. */
+  metrics?: MetricsReport;
+  /** Queries without ground truth (no label, or a label the gallery lacks): shown, not scored. */
+  unjudged: number;
+  /** 2-D PCA (lib/viz) of gallery then query embeddings: n*2 row-major each, and the variance share per axis. */
+  projection: { gallery: Float32Array; queries: Float32Array; explained?: [number, number] };
+}
+
+export interface JigOptions {
+  k: number;
+  /** Images embedded per call. */
+  batchSize: number;
+}
+
+/** Searches every image under `queryDir` (labels/domains from sub-folders, as for galleries). */
+export async function searchFolder(gallery: Gallery, queryDir: string, options: Partial<JigOptions> = {}): Promise<JigResult> {
+  const opts: JigOptions = { k: 5, batchSize: 32, ...options };
+  const files = listImageFolder(queryDir);
+  if (files.length === 0) throw new Error(`queries ${queryDir}: no images found`);
+  const vectors = new Float32Array(files.length * gallery.embedder.dim);
+  for (let b = 0; b < files.length; b += opts.batchSize) {
+    const part = files.slice(b, b + opts.batchSize);
+    const v = await gallery.embedEncoded(await Promise.all(part.map((f) => fs.promises.readFile(f.file))), part.map((f) => f.file));
+    vectors.set(v, b * gallery.embedder.dim);
+  }
+  // mP@5 and mAP@100 need their full prediction lists even when fewer matches are displayed.
+  const ranked = await gallery.search(vectors, Math.max(opts.k, 100));
+
+  const byLabel = new Map<string, string[]>();
+  for (const it of gallery.items) if (it.label !== undefined) byLabel.set(it.label, [...(byLabel.get(it.label) ?? []), it.key]);
+  const relevance = new Map<string, string[]>();
+  const domain = new Map<string, string>();
+  const predictions = new Map<string, string[]>();
+  const queries: QueryResult[] = [];
+  for (const [i, f] of files.entries()) {
+    const relevant = f.label !== undefined ? byLabel.get(f.label) : undefined;
+    if (relevant) {
+      relevance.set(f.key, relevant);
+      predictions.set(f.key, ranked[i].map((m) => m.key));
+      if (f.domain !== undefined) domain.set(f.key, f.domain);
+    }
+    queries.push({
+      key: f.key,
+      label: f.label,
+      domain: f.domain,
+      thumb: await thumbnail(fs.readFileSync(f.file)),
+      matches: ranked[i].slice(0, opts.k).map((m) => (relevant ? { ...m, hit: m.label === f.label } : m)),
+    });
+  }
+  const both = new Float32Array(gallery.index.vectors.length + vectors.length);
+  both.set(gallery.index.vectors);
+  both.set(vectors, gallery.index.vectors.length);
+  const pca = pca2(both, gallery.embedder.dim);
+  return {
+    k: opts.k,
+    queries,
+    metrics: relevance.size > 0 ? retrievalMetrics(predictions, relevance, { domain }, [1, 5]) : undefined,
+    unjudged: files.length - relevance.size,
+    projection: { gallery: pca.points.slice(0, 2 * gallery.size), queries: pca.points.slice(2 * gallery.size), explained: pca.explained },
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * `guie serve`: the jig as a small web app on Node's http module.
+ *
+ *   GET  /                   the page (page.ts)
+ *   POST /api/search?k=5     body = the raw image bytes (any Content-Type; not multipart/form-data):
+ *                            -> { k, ms, query: {format,width,height}, matches: [{index,key,label,domain,score}] }
+ *   GET  /api/gallery?offset=0&limit=48   -> { total, items: [{index,key,label,domain}] }
+ *   GET  /api/gallery/:id    JPEG thumbnail of gallery item `id` (a decimal index id, nothing else)
+ *   GET  /api/stats          index statistics, limits and served-query counters
+ *
+ * Safety: binds 127.0.0.1 by default; no server paths in answers (the gallery source is named by its basename); uploads are bounded in bytes (413) and pixels (413), judged
+ * by decoding (415 not an image, 400 corrupt/truncated); files are only reachable by index id.
+ * Every failure is a JSON `{error}` with a 4xx/5xx status; a handler error never ends the process.
+ */
+import * as http from 'http';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+import { decodeForEmbedder, DEFAULT_LIMITS, ImageError, type ImageLimits } from './image';
+import type { Gallery } from './gallery';
+import { jigPageHtml } from './page';
+
+export interface ServeOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  limits: ImageLimits;
+  /** Default and largest k a search may ask for. */
+  k: number;
+  maxK: number;
+}
+
+export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50 };
+
+export interface RunningServer {
+  server: http.Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': data.length, 'Cache-Control': 'no-store' });
+  res.end(data);
+}
+
+/**
+ * Reads the body up to `maxBytes`. Past the limit the rest is drained unbuffered, so the client
+ * can finish sending and read the 413, unless it keeps going far beyond (then the socket is cut).
+ */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const tooBig = () => new HttpError(413, `upload exceeds the ${maxBytes}-byte limit`);
+    if (declared > 8 * maxBytes) {
+      reject(tooBig());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= maxBytes) chunks.push(c);
+      else if (size > 8 * maxBytes) req.destroy();
+    });
+    req.on('end', () => (size > maxBytes ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
+    req.on('error', reject);
+    req.on('close', () => (req.complete ? undefined : reject(new HttpError(400, 'upload aborted'))));
+  });
+}
+
+function intParam(params: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+  const raw = params.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw new HttpError(400, `query parameter ${name}="${raw}" is not a non-negative integer`);
+  const v = Number(raw);
+  if (v < min || v > max) throw new HttpError(400, `query parameter ${name}=${v} is outside ${min}..${max}`);
+  return v;
+}
+
+/** The request handler: routes match the raw path exactly, so "..", "%2e" and the like never route anywhere. */
+export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestListener {
+  const page = Buffer.from(jigPageHtml({ title: `GUIE jig — ${gallery.stats().embedder}`, k: opts.k, maxBytes: opts.limits.maxBytes }));
+  const counters = { searches: 0, rejected: 0, totalMs: 0 };
+
+  const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
+    const k = intParam(params, 'k', opts.k, 1, opts.maxK);
+    const body = await readBody(req, opts.limits.maxBytes);
+    const t0 = performance.now();
+    const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload');
+    const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
+    const ms = performance.now() - t0;
+    counters.searches++;
+    counters.totalMs += ms;
+    return { k, ms, query: { format: q.format, width: q.width, height: q.height }, matches };
+  };
+
+  return (req, res) => {
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const pathname = qi < 0 ? raw : raw.slice(0, qi);
+    const params = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
+    const method = req.method ?? 'GET';
+    const allow = (m: string) => {
+      if (method !== m) throw new HttpError(405, `${pathname} takes ${m}, not ${method}`);
+    };
+    const handle = async () => {
+      if (pathname === '/') {
+        allow('GET');
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
+        res.end(page);
+      } else if (pathname === '/api/search') {
+        allow('POST');
+        sendJson(res, 200, await search(req, params));
+      } else if (pathname === '/api/stats') {
+        allow('GET');
+        sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 } });
+      } else if (pathname === '/api/gallery') {
+        allow('GET');
+        const offset = intParam(params, 'offset', 0, 0, gallery.size);
+        const limit = intParam(params, 'limit', 48, 1, 500);
+        const items = gallery.items.slice(offset, offset + limit).map((it, j) => ({ index: offset + j, ...it }));
+        sendJson(res, 200, { total: gallery.size, offset, items });
+      } else if (pathname.startsWith('/api/gallery/')) {
+        allow('GET');
+        const id = pathname.slice('/api/gallery/'.length);
+        const thumb = /^\d{1,9}$/.test(id) ? gallery.thumbnail(Number(id)) : undefined;
+        if (!thumb) throw new HttpError(/^\d{1,9}$/.test(id) ? 404 : 400, `gallery id must be an integer 0..${gallery.size - 1}, got "${id.slice(0, 64)}"`);
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': thumb.length, 'Cache-Control': 'max-age=3600' });
+        res.end(thumb);
+      } else {
+        throw new HttpError(404, `no route ${method} ${pathname.slice(0, 128)}`);
+      }
+    };
+    handle().catch((e: unknown) => {
+      const status = e instanceof HttpError || e instanceof ImageError ? e.status : 500;
+      if (status < 500) counters.rejected++;
+      else console.error(`guie serve: ${method} ${pathname}: ${e instanceof Error ? e.stack : String(e)}`);
+      const message = status < 500 && e instanceof Error ? e.message : 'internal error';
+      if (res.headersSent) res.destroy();
+      else if (!res.destroyed) {
+        // After a 413 the rest of an oversized upload is not worth reading: close the connection.
+        if (status === 413) res.setHeader('Connection', 'close');
+        sendJson(res, status, { error: message });
+      }
+      // Drain an unread upload (e.g. a 404/405 POST) so the client can read the answer.
+      req.resume();
+    });
+  };
+}
+
+/** Starts the server and resolves once it listens (after one warm-up search, so the first user query is not the slow one). */
+export async function startJigServer(gallery: Gallery, options: Partial<ServeOptions> = {}): Promise<RunningServer> {
+  const opts = { ...DEFAULT_SERVE, ...options };
+  await gallery.search(new Float32Array(gallery.embedder.dim), 1);
+  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, jigHandler(gallery, opts));
+  server.on('clientError', (_e, socket) => socket.destroy());
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      const { address, port } = server.address() as AddressInfo;
+      const host = address.includes(':') ? `[${address}]` : address;
+      resolve({
+        server,
+        url: `http://${host}:${port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * @jest-environment ./test/retrieval/ort-environment.js
+ */
+/**
+ * End to end in a real browser: Debian's Chromium (never a downloaded one) driven by
+ * playwright-core opens `guie serve` on the demo gallery, a query image is chosen through the
+ * page's file input, and the picture it was cut from must be among the top-5 the page shows.
+ * Leaves outputs/jig/screenshot.png.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { startJigServer, type RunningServer } from '../../lib/jig/server';
+import { PROJECT_ROOT } from '../../lib/util/paths';
+import { disposeFixture, makeFixture, type Fixture } from './fixture';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let fx: Fixture;
+let srv: RunningServer;
+let browser: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  fx = await makeFixture();
+  srv = await startJigServer(fx.gallery, { port: 0 });
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-chromium-'));
+  // A persistent context is how playwright takes a fresh --user-data-dir.
+  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 1000 } });
+});
+afterAll(async () => {
+  await browser?.close();
+  await srv?.close();
+  if (fx) await disposeFixture(fx);
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+});
+
+test('a query picked in the page shows its source picture in the top-5, with scores', async () => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+  await page.goto(srv.url);
+  await page.waitForSelector('#gallery .card');
+  await page.waitForFunction(() => !document.getElementById('stats')!.textContent!.startsWith('loading'));
+  expect(await page.textContent('#stats')).toMatch(/^60 gallery images · 20 labels/);
+
+  const q = fx.queries[5];
+  await page.setInputFiles('#query-file', q.file);
+  await page.waitForFunction(() => document.body.dataset.searches === '1');
+  const shown = await page.$$eval('#results .match', (cards) => cards.map((c) => ({ key: (c as HTMLElement).dataset.key!, label: (c as HTMLElement).dataset.label!, score: Number(c.querySelector('.score')!.textContent) })));
+  expect(shown).toHaveLength(5);
+  expect(shown.map((s) => s.label)).toContain(q.label);
+  for (let i = 1; i < shown.length; i++) expect(shown[i].score).toBeLessThanOrEqual(shown[i - 1].score);
+  // Every shown thumbnail actually loaded (decoded by the browser).
+  await page.waitForFunction(() => [...document.querySelectorAll('#results img')].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0));
+  expect(await page.textContent('#status')).toMatch(/top-5 in [\d.]+ ms on the server/);
+
+  // Drag and drop: a second query dropped on the drop zone.
+  const q2 = fx.queries[11];
+  await page.evaluate(
+    ({ b64, name }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: 'image/jpeg' }));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    { b64: fs.readFileSync(q2.file).toString('base64'), name: 'dropped.jpg' },
+  );
+  await page.waitForFunction(() => document.body.dataset.searches === '2');
+  const dropped = await page.$$eval('#results .match', (cards) => cards.map((c) => (c as HTMLElement).dataset.label!));
+  expect(dropped).toContain(q2.label);
+  expect(await page.textContent('#status')).toMatch(/^dropped\.jpg/);
+
+  // Gallery browsing: the next page shows items 25-48 by index id.
+  await page.click('#next');
+  await page.waitForFunction(() => document.getElementById('page-info')!.textContent!.startsWith('25–48'));
+  const keys = await page.$$eval('#gallery .card .key', (els) => els.map((e) => e.textContent));
+  expect(keys).toEqual(fx.gallery.items.slice(24, 48).map((i) => i.key));
+  await page.click('#prev');
+  await page.waitForFunction(() => document.getElementById('page-info')!.textContent!.startsWith('1–24'));
+
+  // A non-image through the same input is reported on the page, not a blank or a crash.
+  const junk = path.join(fx.root, 'not-an-image.jpg');
+  fs.writeFileSync(junk, 'this is text with a .jpg name');
+  const out = path.join(PROJECT_ROOT, 'outputs', 'jig');
+  fs.mkdirSync(out, { recursive: true });
+  await page.screenshot({ path: path.join(out, 'screenshot.png'), fullPage: true });
+  await page.setInputFiles('#query-file', junk);
+  await page.waitForSelector('#status.error');
+  expect(await page.textContent('#status')).toMatch(/error 415: upload: not a supported image/);
+  expect(errors).toEqual([]);
+});

@@ -1,0 +1,168 @@
+/**
+ * @jest-environment ./test/retrieval/ort-environment.js
+ */
+/**
+ * The jig's HTTP API on a real demo gallery over loopback: correct answers, and 4xx JSON (never a
+ * crash) for oversized, non-image, truncated and huge-pixel uploads and for path-traversal URLs.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import sharp from 'sharp';
+import { startJigServer, type RunningServer } from '../../lib/jig/server';
+import { disposeFixture, makeFixture, type Fixture } from './fixture';
+
+let fx: Fixture;
+let srv: RunningServer;
+const MAX_BYTES = 300_000;
+const MAX_PIXELS = 2_000_000;
+
+beforeAll(async () => {
+  fx = await makeFixture();
+  srv = await startJigServer(fx.gallery, { port: 0, limits: { maxBytes: MAX_BYTES, maxPixels: MAX_PIXELS } });
+});
+afterAll(async () => {
+  await srv?.close();
+  if (fx) await disposeFixture(fx);
+});
+
+interface Reply {
+  status: number;
+  type: string;
+  body: Buffer;
+}
+
+/** Raw http.request, so the path reaches the server byte for byte (fetch would normalise "..").*/
+function request(method: string, rawPath: string, body?: Buffer): Promise<Reply> {
+  const url = new URL(srv.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers: body ? { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const json = (r: Reply) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>;
+
+interface SearchReply {
+  k: number;
+  ms: number;
+  query: { format: string; width: number; height: number };
+  matches: Array<{ index: number; key: string; label: string; domain: string; score: number }>;
+}
+
+test('search answers the top-k with the query picture among the first 5, scores descending', async () => {
+  const q = fx.queries[3];
+  const r = await request('POST', '/api/search?k=5', fs.readFileSync(q.file));
+  expect(r.status).toBe(200);
+  const body = json(r) as unknown as SearchReply;
+  expect(body.query.format).toBe('jpeg');
+  expect(body.matches).toHaveLength(5);
+  expect(body.matches.map((m) => m.label)).toContain(q.label);
+  for (let i = 1; i < 5; i++) expect(body.matches[i].score).toBeLessThanOrEqual(body.matches[i - 1].score);
+  for (const m of body.matches) expect(fx.gallery.items[m.index].key).toBe(m.key);
+});
+
+test('gallery thumbnails by index id; listing and stats', async () => {
+  const t = await request('GET', '/api/gallery/7');
+  expect(t.status).toBe(200);
+  expect(t.type).toBe('image/jpeg');
+  expect((await sharp(t.body).metadata()).format).toBe('jpeg');
+  const list = json(await request('GET', '/api/gallery?offset=10&limit=5')) as { total: number; items: Array<{ index: number; key: string }> };
+  expect(list.total).toBe(fx.gallery.size);
+  expect(list.items.map((i) => i.index)).toEqual([10, 11, 12, 13, 14]);
+  expect(list.items[0].key).toBe(fx.gallery.items[10].key);
+  const stats = json(await request('GET', '/api/stats'));
+  expect(stats.size).toBe(60);
+  expect(stats.labels).toBe(20);
+  expect(stats.dim).toBe(64);
+});
+
+test('an upload over the byte limit is 413', async () => {
+  const noise = Buffer.from(Array.from({ length: 400 * 400 * 3 }, (_, i) => (i * 7919) % 251));
+  const png = await sharp(noise, { raw: { width: 400, height: 400, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+  expect(png.length).toBeGreaterThan(MAX_BYTES);
+  const r = await request('POST', '/api/search', png);
+  expect(r.status).toBe(413);
+  expect(String(json(r).error)).toMatch(/300000-byte limit/);
+});
+
+test('an image over the pixel limit is 413 before decoding', async () => {
+  const big = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#808080' } }).png().toBuffer();
+  expect(big.length).toBeLessThan(MAX_BYTES);
+  const r = await request('POST', '/api/search', big);
+  expect(r.status).toBe(413);
+  expect(String(json(r).error)).toMatch(/2000x1500 exceeds the 2000000-pixel limit/);
+});
+
+test('non-image bytes are 415, an empty body 400, whatever the name or type says', async () => {
+  const r = await request('POST', '/api/search', Buffer.from('GIF89a but really just text, not an image at all'));
+  expect(r.status).toBe(415);
+  expect(String(json(r).error)).toMatch(/not a supported image/);
+  const e = await request('POST', '/api/search', Buffer.alloc(0));
+  expect(e.status).toBe(400);
+});
+
+test('a truncated JPEG is 400 (corrupt), not a crash', async () => {
+  const full = fs.readFileSync(fx.queries[0].file);
+  const r = await request('POST', '/api/search', full.subarray(0, Math.floor(full.length * 0.6)));
+  expect(r.status).toBe(400);
+  expect(String(json(r).error)).toMatch(/corrupt or truncated jpeg/);
+});
+
+test.each([
+  '/api/gallery/../../etc/passwd',
+  '/api/gallery/..%2F..%2Fetc%2Fpasswd',
+  '/api/gallery/%2e%2e/%2e%2e/etc/passwd',
+  '/api/gallery/%2E%2E%5C%2E%2E%5Cetc%5Cpasswd',
+  '/api/gallery/0/../../../etc/passwd',
+  '/api/gallery//etc/passwd',
+  '/api/gallery/abc',
+  '/api/gallery/-1',
+  '/api/gallery/1e2',
+  '/api/gallery/0x1',
+  '/api/gallery/99999',
+  '/api/gallery/3.0',
+  '/../../../../etc/passwd',
+  '/api/gallery/' + '9'.repeat(5000),
+])('gallery URL %s is a 4xx JSON error and leaks nothing', async (p) => {
+  const r = await request('GET', p);
+  expect(r.status).toBeGreaterThanOrEqual(400);
+  expect(r.status).toBeLessThan(500);
+  expect(r.type).toMatch(/application\/json/);
+  expect(r.body.toString()).not.toMatch(/root:|\/bin\/(ba)?sh/);
+  expect(typeof json(r).error).toBe('string');
+});
+
+test('wrong methods and bad parameters are 4xx', async () => {
+  expect((await request('GET', '/api/search')).status).toBe(405);
+  expect((await request('POST', '/api/gallery/1', Buffer.from('x'))).status).toBe(405);
+  expect((await request('POST', '/api/search?k=0', fs.readFileSync(fx.queries[0].file))).status).toBe(400);
+  expect((await request('POST', '/api/search?k=abc', fs.readFileSync(fx.queries[0].file))).status).toBe(400);
+});
+
+test('50 concurrent searches are all answered, each identical to its sequential answer', async () => {
+  const picks = Array.from({ length: 50 }, (_, i) => fx.queries[i % fx.queries.length]);
+  const bodies = picks.map((q) => fs.readFileSync(q.file));
+  const expected = new Map<string, string[]>();
+  for (const q of fx.queries) {
+    const r = json(await request('POST', '/api/search?k=5', fs.readFileSync(q.file))) as unknown as SearchReply;
+    expected.set(q.key, r.matches.map((m) => m.key));
+  }
+  const replies = await Promise.all(bodies.map((b) => request('POST', '/api/search?k=5', b)));
+  let hits = 0;
+  replies.forEach((r, i) => {
+    expect(r.status).toBe(200);
+    const body = json(r) as unknown as SearchReply;
+    expect(body.matches.map((m) => m.key)).toEqual(expected.get(picks[i].key));
+    if (body.matches.some((m) => m.label === picks[i].label)) hits++;
+  });
+  expect(hits).toBe(50);
+  // ... and the server is still healthy afterwards, having counted the rejected uploads above.
+  const stats = json(await request('GET', '/api/stats')) as { served: { searches: number; rejected: number } };
+  expect(stats.served.searches).toBeGreaterThanOrEqual(50 + fx.queries.length);
+  expect(stats.served.rejected).toBeGreaterThan(10);
+});
