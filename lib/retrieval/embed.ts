@@ -1,0 +1,254 @@
+/**
+ * Streaming embedding: images (a folder tree or TFRecord shards) -> any Embedder -> vectors and
+ * ids on disk, batch by batch, resumable.
+ *
+ * An embeddings directory holds
+ *   vectors.f32  n*dim little-endian float32, appended per batch
+ *   ids.txt      one id per line, appended per batch
+ *   state.json   {done, complete, dim, model, source}, replaced atomically after each batch
+ * `done` is the commit point: on resume both data files are cut back to `done` rows (a kill
+ * between the append and the state write leaves a torn tail, never a wrong row).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import { decodeExample } from '../data/example';
+import { readTfRecords } from '../data/tfrecord';
+import type { Embedder, RgbImage } from '../embedder';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { progress, ProgressOptions } from '../util/progress';
+import { readF32 } from './exact-index';
+
+export interface ImageItem {
+  id: string;
+  decode(): Promise<RgbImage>;
+}
+
+export interface ImageSource {
+  /** Stable description (root folder, shard list): a resume must see the same source. */
+  name: string;
+  /** Item count when known up front (for the progress bar). */
+  size?: number;
+  items(): AsyncIterable<ImageItem>;
+}
+
+/** Decodes any image sharp reads to 8-bit RGB (alpha dropped, greyscale expanded). */
+export async function decodeRgb(input: string | Uint8Array, label: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: 1 << 28 })
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (e) {
+    throw new Error(`${label}: cannot decode image: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
+
+function listImages(dir: string, root: string, out: string[]): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) listImages(p, root, out);
+    else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) out.push(path.relative(root, p));
+  }
+}
+
+/** Every image under `root`, sorted by path; id = path relative to root with '/' separators. */
+export function folderSource(root: string): ImageSource {
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root}: not a directory of images`);
+  const files: string[] = [];
+  listImages(root, root, files);
+  return {
+    name: `folder:${path.resolve(root)}`,
+    size: files.length,
+    async *items() {
+      for (const rel of files) {
+        const file = path.join(root, rel);
+        yield { id: rel.split(path.sep).join('/'), decode: () => decodeRgb(file, file) };
+      }
+    },
+  };
+}
+
+export interface TfRecordSourceOptions {
+  /** Feature with the encoded image bytes. */
+  imageKey?: string;
+  /** Feature with the id (bytes or int64); default: "<shard basename>:<record number>". */
+  idKey?: string;
+}
+
+/** Images inside TFRecord shards of tf.train.Example records, in shard order. */
+export function tfrecordSource(files: readonly string[], opts: TfRecordSourceOptions = {}): ImageSource {
+  const imageKey = opts.imageKey ?? 'image';
+  return {
+    name: `tfrecord:${files.map((f) => path.resolve(f)).join(',')}:${imageKey}:${opts.idKey ?? ''}`,
+    async *items() {
+      for (const file of files) {
+        let n = 0;
+        for await (const record of readTfRecords(file)) {
+          const ex = decodeExample(record);
+          const label = `${file}: record ${n}`;
+          const img = ex[imageKey];
+          if (!img || img.kind !== 'bytes' || img.value.length !== 1) throw new Error(`${label}: no single bytes feature "${imageKey}"`);
+          let id = `${path.basename(file)}:${n}`;
+          if (opts.idKey) {
+            const f = ex[opts.idKey];
+            if (!f || f.value.length !== 1) throw new Error(`${label}: no single-valued feature "${opts.idKey}"`);
+            id = f.kind === 'bytes' ? Buffer.from(f.value[0]).toString('utf8') : String(f.value[0]);
+          }
+          const bytes = img.value[0];
+          yield { id, decode: () => decodeRgb(bytes, label) };
+          n++;
+        }
+      }
+    },
+  };
+}
+
+export interface EmbedState {
+  format: 'guie-embeddings';
+  version: 1;
+  dim: number;
+  model: string;
+  source: string;
+  done: number;
+  complete: boolean;
+}
+
+export interface EmbedOptions {
+  batchSize?: number;
+  /** Start over even if the directory holds a finished or partial run. */
+  restart?: boolean;
+  progress?: ProgressOptions['mode'];
+  onBatch?: (done: number) => void;
+}
+
+const STATE = 'state.json';
+const VECTORS = 'vectors.f32';
+const IDS = 'ids.txt';
+
+function readState(dir: string): EmbedState | null {
+  const file = path.join(dir, STATE);
+  if (!fs.existsSync(file)) return null;
+  const s = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<EmbedState>;
+  if (s.format !== 'guie-embeddings' || s.version !== 1 || !Number.isInteger(s.done) || !Number.isInteger(s.dim)) {
+    throw new Error(`${file}: not a guie-embeddings v1 state file`);
+  }
+  return s as EmbedState;
+}
+
+/** Cuts ids.txt and vectors.f32 back to the committed `done` rows; returns the committed ids. */
+function rollBack(dir: string, state: EmbedState): string[] {
+  const idsFile = path.join(dir, IDS);
+  const vecFile = path.join(dir, VECTORS);
+  const ids = fs.existsSync(idsFile) ? fs.readFileSync(idsFile, 'utf8').split('\n').slice(0, state.done) : [];
+  const vecBytes = fs.existsSync(vecFile) ? fs.statSync(vecFile).size : 0;
+  if (ids.length < state.done || vecBytes < state.done * state.dim * 4) {
+    throw new Error(`${dir}: state.json says ${state.done} rows are done but the data files are shorter (delete the folder or pass restart)`);
+  }
+  fs.writeFileSync(idsFile, ids.length > 0 ? ids.join('\n') + '\n' : '');
+  fs.truncateSync(vecFile, state.done * state.dim * 4);
+  return ids;
+}
+
+function appendSync(file: string, data: Uint8Array): void {
+  const fd = fs.openSync(file, 'a');
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Embeds every image of `source` into `outDir`, resuming a partial run of the same source and model. */
+export async function embedToDir(source: ImageSource, embedder: Embedder, outDir: string, opts: EmbedOptions = {}): Promise<EmbedState> {
+  const batchSize = opts.batchSize ?? 32;
+  fs.mkdirSync(outDir, { recursive: true });
+  let state = opts.restart ? null : readState(outDir);
+  if (state && (state.source !== source.name || state.model !== embedder.name || state.dim !== embedder.dim)) {
+    throw new Error(
+      `${path.join(outDir, STATE)}: holds a run of model "${state.model}" (dim ${state.dim}) over ${state.source}; ` +
+        `this run is "${embedder.name}" (dim ${embedder.dim}) over ${source.name} (pass restart to overwrite)`,
+    );
+  }
+  if (state?.complete) return state;
+  const committed = state ? rollBack(outDir, state) : [];
+  if (!state) {
+    state = { format: 'guie-embeddings', version: 1, dim: embedder.dim, model: embedder.name, source: source.name, done: 0, complete: false };
+    writeFileAtomic(path.join(outDir, VECTORS), new Uint8Array(0));
+    writeFileAtomic(path.join(outDir, IDS), '');
+    writeJsonAtomic(path.join(outDir, STATE), state);
+  }
+
+  const bar = progress({ label: `embed ${embedder.name}`, total: source.size ?? 0, mode: opts.progress });
+  bar.update(state.done);
+  let batch: ImageItem[] = [];
+  const flush = async (s: EmbedState) => {
+    const images = await Promise.all(batch.map((b) => b.decode()));
+    const vectors = await embedder.embed(images);
+    if (vectors.length !== batch.length * s.dim) throw new Error(`embedder ${embedder.name} returned ${vectors.length} floats for ${batch.length} images of dim ${s.dim}`);
+    appendSync(path.join(outDir, VECTORS), new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
+    appendSync(path.join(outDir, IDS), Buffer.from(batch.map((b) => b.id).join('\n') + '\n'));
+    s.done += batch.length;
+    writeJsonAtomic(path.join(outDir, STATE), s);
+    bar.update(s.done);
+    opts.onBatch?.(s.done);
+    batch = [];
+  };
+  try {
+    let n = 0;
+    for await (const item of source.items()) {
+      if (/[\n\r]/.test(item.id)) throw new Error(`${source.name}: id ${JSON.stringify(item.id)} contains a line break`);
+      if (n < committed.length) {
+        if (committed[n] !== item.id) throw new Error(`${outDir}: row ${n} is "${committed[n]}" but the source now yields "${item.id}" (source changed; pass restart)`);
+        n++;
+        continue;
+      }
+      n++;
+      batch.push(item);
+      if (batch.length === batchSize) await flush(state);
+    }
+    if (batch.length > 0) await flush(state);
+  } finally {
+    bar.stop();
+  }
+  state.complete = true;
+  writeJsonAtomic(path.join(outDir, STATE), state);
+  return state;
+}
+
+export interface Embeddings {
+  ids: string[];
+  /** n*dim row-major float32. */
+  vectors: Float32Array;
+  dim: number;
+}
+
+/** Reads a finished embeddings directory (embedToDir's or writeEmbeddings'). */
+export function readEmbeddings(dir: string): Embeddings {
+  const state = readState(dir);
+  if (!state) throw new Error(`${dir}: no ${STATE} (not an embeddings directory)`);
+  if (!state.complete) throw new Error(`${dir}: embedding run is incomplete (${state.done} rows done); resume it first`);
+  const ids = fs.readFileSync(path.join(dir, IDS), 'utf8').split('\n').slice(0, state.done);
+  if (ids.length !== state.done) throw new Error(`${path.join(dir, IDS)}: ${ids.length} ids, expected ${state.done}`);
+  return { ids, vectors: readF32(path.join(dir, VECTORS), state.done * state.dim), dim: state.dim };
+}
+
+/** Writes vectors computed elsewhere (synthetic sets, other tools) as a finished embeddings directory. */
+export function writeEmbeddings(dir: string, emb: Embeddings, model = 'external'): void {
+  if (emb.vectors.length !== emb.ids.length * emb.dim) throw new Error(`writeEmbeddings: ${emb.ids.length} ids but ${emb.vectors.length / emb.dim} vectors`);
+  const bad = emb.ids.find((id) => /[\n\r]/.test(id));
+  if (bad !== undefined) throw new Error(`writeEmbeddings: id ${JSON.stringify(bad)} contains a line break`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(path.join(dir, STATE), { force: true }); // no state until both data files are whole
+  writeFileAtomic(path.join(dir, VECTORS), new Uint8Array(emb.vectors.buffer, emb.vectors.byteOffset, emb.vectors.byteLength));
+  writeFileAtomic(path.join(dir, IDS), emb.ids.map((id) => id + '\n').join(''));
+  const state: EmbedState = { format: 'guie-embeddings', version: 1, dim: emb.dim, model, source: 'external', done: emb.ids.length, complete: true };
+  writeJsonAtomic(path.join(dir, STATE), state);
+}

@@ -1,0 +1,65 @@
+/**
+ * A small self-checking retrieval gallery from any folder of photos: every photo goes to the
+ * index, and some photos also yield a query that is an altered copy (crop, mirror, brightness),
+ * whose one relevant index image is its original. Instance-level retrieval, as in GUIE, with
+ * answers known by construction: for notebooks, smoke tests and embedder sanity checks.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import { Solution, writeSolutionCsv } from './solution';
+
+export interface GalleryOptions {
+  /** How many of the photos also become queries (spread evenly over the list). */
+  queries: number;
+  seed?: number;
+  /** Domain of a photo (e.g. its folder or file prefix), for per-domain metrics. */
+  domain?: (file: string) => string;
+}
+
+export interface Gallery {
+  indexDir: string;
+  queryDir: string;
+  solutionCsv: string;
+  solution: Solution;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+}
+
+/** Writes outDir/index, outDir/queries and outDir/solution.csv (queries alternate Public/Private). */
+export async function buildAugmentedGallery(files: readonly string[], outDir: string, opts: GalleryOptions): Promise<Gallery> {
+  if (opts.queries > files.length) throw new Error(`buildAugmentedGallery: ${opts.queries} queries from ${files.length} photos`);
+  const indexDir = path.join(outDir, 'index');
+  const queryDir = path.join(outDir, 'queries');
+  fs.mkdirSync(indexDir, { recursive: true });
+  fs.mkdirSync(queryDir, { recursive: true });
+  const rand = rng(opts.seed ?? 1);
+  const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
+  const step = files.length / Math.max(opts.queries, 1);
+  const queryAt = new Set(Array.from({ length: opts.queries }, (_, i) => Math.floor(i * step)));
+  for (const [i, file] of files.entries()) {
+    const id = `${String(i).padStart(5, '0')}.jpg`;
+    const img = sharp(file).rotate().removeAlpha();
+    await img.clone().jpeg({ quality: 90 }).toFile(path.join(indexDir, id));
+    if (!queryAt.has(i)) continue;
+    const { width = 1, height = 1 } = await sharp(file).metadata();
+    const keep = 0.7 + 0.2 * rand();
+    const w = Math.max(1, Math.floor(width * keep));
+    const h = Math.max(1, Math.floor(height * keep));
+    const q = img
+      .clone()
+      .extract({ left: Math.floor((width - w) * rand()), top: Math.floor((height - h) * rand()), width: w, height: h })
+      .modulate({ brightness: 0.85 + 0.3 * rand() });
+    const qid = `q${id}`;
+    await (rand() < 0.5 ? q.flop() : q).jpeg({ quality: 85 }).toFile(path.join(queryDir, qid));
+    solution.relevant.set(qid, [id]);
+    solution.usage.set(qid, solution.usage.size % 2 === 0 ? 'Public' : 'Private');
+    if (opts.domain) solution.domain.set(qid, opts.domain(file));
+  }
+  const solutionCsv = path.join(outDir, 'solution.csv');
+  writeSolutionCsv(solutionCsv, solution);
+  return { indexDir, queryDir, solutionCsv, solution };
+}
