@@ -1,0 +1,58 @@
+/** `guie summary` and `guie download-weights`: thin wrappers over summary.ts and download.ts. */
+import type { Command } from 'commander';
+import * as path from 'path';
+import { PROJECT_ROOT } from '../util/paths';
+import { downloadWeights } from './download';
+import { formatSummary, modelSummary, type ModelSummary } from './summary';
+import { getVitConfig } from './vit-config';
+
+export interface SummaryOptions {
+  model: string;
+  /** Keep the CLIP output projection (default true); the reference notebook's 630,848,064 is without it. */
+  proj?: boolean;
+  /** Embedding head width; 0 = backbone only. */
+  dim?: number;
+  imageSize?: number;
+  patchStride?: number;
+}
+
+export function summaryCommand(opts: SummaryOptions): ModelSummary {
+  const overrides = {
+    ...(opts.proj === false ? { outputDim: null } : {}),
+    ...(opts.imageSize ? { imageSize: opts.imageSize } : {}),
+    ...(opts.patchStride ? { patchStride: opts.patchStride } : {}),
+  };
+  const dim = opts.dim ?? 64;
+  return modelSummary(getVitConfig(opts.model, overrides), dim > 0 ? { dim } : null);
+}
+
+export function defaultWeightsPath(model: string): string {
+  return path.join(PROJECT_ROOT, 'data', 'weights', `${model}.safetensors`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('summary')
+    .description('Keras-style summary of a CLIP ViT + Dropout/Dense/L2 head, computed from the config (no weights needed)')
+    .option('--model <name>', 'ViT config name (lib/model/vit-config.ts)', 'ViT-H-14')
+    .option('--no-proj', 'drop the CLIP output projection (the reference notebook: 1280-d ViT-H features)')
+    .option('--dim <n>', 'embedding width; 0 = backbone only', '64')
+    .option('--image-size <px>', 'input size (positional embedding is resampled when loading)')
+    .option('--patch-stride <px>', 'patch stride (< patch size: overlapping patches)')
+    .option('--json', 'print JSON')
+    .action((o: { model: string; proj: boolean; dim: string; imageSize?: string; patchStride?: string; json?: boolean }) => {
+      const s = summaryCommand({ model: o.model, proj: o.proj, dim: Number(o.dim), imageSize: o.imageSize ? Number(o.imageSize) : undefined, patchStride: o.patchStride ? Number(o.patchStride) : undefined });
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatSummary(s));
+    });
+
+  program
+    .command('download-weights')
+    .description('download pretrained CLIP weights (safetensors) from the Hugging Face hub; resumes an interrupted download')
+    .option('--model <name>', 'config name with known weights (lib/model/download.ts PRETRAINED)', 'ViT-H-14')
+    .option('--out <file>', 'destination (default data/weights/<model>.safetensors)')
+    .option('--url <url>', 'download from this URL instead of the hub')
+    .action(async (o: { model: string; out?: string; url?: string }) => {
+      const dest = await downloadWeights({ model: o.model, dest: o.out ?? defaultWeightsPath(o.model), url: o.url });
+      console.log(`weights: ${dest}`);
+    });
+}
