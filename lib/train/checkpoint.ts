@@ -1,0 +1,151 @@
+/**
+ * Training checkpoints that survive kill -9: each is a directory `ckpt-<step>` holding
+ *   tensors.bin  every tensor's float32 bytes, back to back (weights and optimizer slots)
+ *   state.json   step, epoch, data position, RNG state, optimizer step, best metric, tensor table, CRC32C
+ * built under a temporary name (files fsynced), then renamed into place and the parent fsynced.
+ * A reader only ever sees complete checkpoints; one whose CRC does not match is skipped with a warning.
+ */
+import { crc32c } from '@node-rs/crc32';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { RngState } from './rng';
+
+const FORMAT = 'guie-train-checkpoint';
+const NAME = /^ckpt-(\d{9})$/;
+
+export interface TrainPosition {
+  /** Optimizer updates done. */
+  step: number;
+  epoch: number;
+  /** Batches of `epoch` already consumed (0 at an epoch boundary). */
+  batchInEpoch: number;
+}
+
+export interface CheckpointState extends TrainPosition {
+  /** Dropout/augmentation RNG, exactly where the run left it. */
+  rng: RngState;
+  optimizer: { kind: string; step: number };
+  best: { metric: number; epoch: number; step: number } | null;
+  /** Anything else the loop wants back (stage, config fingerprint, last metrics). */
+  extra: Record<string, unknown>;
+}
+
+export interface NamedArray {
+  shape: number[];
+  values: Float32Array;
+}
+
+export interface Checkpoint {
+  dir: string;
+  state: CheckpointState;
+  tensors: Map<string, NamedArray>;
+}
+
+interface StateFile extends CheckpointState {
+  format: typeof FORMAT;
+  version: 1;
+  tensorTable: Array<{ name: string; shape: number[]; offset: number; length: number }>;
+  bytes: number;
+  crc32c: number;
+}
+
+function writeSynced(file: string, data: Uint8Array | string): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function checkpointName(step: number): string {
+  return `ckpt-${String(step).padStart(9, '0')}`;
+}
+
+/** Writes `root/name` atomically (replacing an older one of that name); returns its path. */
+export function saveCheckpoint(root: string, name: string, state: CheckpointState, tensors: Map<string, NamedArray>): string {
+  fs.mkdirSync(root, { recursive: true });
+  const table: StateFile['tensorTable'] = [];
+  let total = 0;
+  for (const [tname, t] of tensors) {
+    table.push({ name: tname, shape: t.shape, offset: total, length: t.values.length });
+    total += t.values.byteLength;
+  }
+  const bin = new Uint8Array(total);
+  for (const [i, t] of [...tensors.values()].entries()) bin.set(new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength), table[i].offset);
+  const file: StateFile = { format: FORMAT, version: 1, ...state, tensorTable: table, bytes: total, crc32c: crc32c(bin) };
+
+  const final = path.join(root, name);
+  const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  writeSynced(path.join(tmp, 'tensors.bin'), bin);
+  writeSynced(path.join(tmp, 'state.json'), JSON.stringify(file, null, 1) + '\n');
+  fsyncDir(tmp);
+  // rename() cannot replace a non-empty directory: move the old one aside first
+  const old = path.join(root, `.${name}.old-${process.pid}`);
+  if (fs.existsSync(final)) fs.renameSync(final, old);
+  fs.renameSync(tmp, final);
+  fsyncDir(root);
+  fs.rmSync(old, { recursive: true, force: true });
+  return final;
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const stateFile = path.join(dir, 'state.json');
+  if (!fs.existsSync(stateFile)) throw new Error(`${dir}: no state.json (not a checkpoint directory)`);
+  const s = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as StateFile;
+  if (s.format !== FORMAT || s.version !== 1) throw new Error(`${stateFile}: not a ${FORMAT} v1 file`);
+  const bin = fs.readFileSync(path.join(dir, 'tensors.bin'));
+  if (bin.byteLength !== s.bytes) throw new Error(`${dir}/tensors.bin: ${bin.byteLength} bytes, state.json says ${s.bytes}`);
+  if (crc32c(bin) !== s.crc32c) throw new Error(`${dir}/tensors.bin: CRC32C mismatch (corrupted checkpoint)`);
+  const tensors = new Map<string, NamedArray>();
+  for (const t of s.tensorTable) {
+    const values = new Float32Array(t.length);
+    new Uint8Array(values.buffer).set(bin.subarray(t.offset, t.offset + t.length * 4));
+    tensors.set(t.name, { shape: t.shape, values });
+  }
+  const { format: _f, version: _v, tensorTable: _t, bytes: _b, crc32c: _c, ...state } = s;
+  return { dir, state, tensors };
+}
+
+/** Step-numbered checkpoints in `root`, newest first. */
+export function listCheckpoints(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root)
+    .filter((n) => NAME.test(n))
+    .sort()
+    .reverse()
+    .map((n) => path.join(root, n));
+}
+
+/** Newest checkpoint that loads and verifies; damaged ones are reported through `warn` and skipped. */
+export function latestCheckpoint(root: string, warn: (msg: string) => void = console.warn): Checkpoint | null {
+  for (const dir of listCheckpoints(root)) {
+    try {
+      return loadCheckpoint(dir);
+    } catch (e) {
+      warn(`skipping checkpoint ${dir}: ${(e as Error).message}`);
+    }
+  }
+  return null;
+}
+
+/** Keeps the newest `keepLast` step checkpoints (the `best` copy is separate) and clears temporaries of killed runs. */
+export function pruneCheckpoints(root: string, keepLast: number): void {
+  for (const dir of listCheckpoints(root).slice(Math.max(1, keepLast))) fs.rmSync(dir, { recursive: true, force: true });
+  for (const n of fs.readdirSync(root)) {
+    if (/^\..*\.(tmp|old)-\d+$/.test(n) && !n.endsWith(`-${process.pid}`)) fs.rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}

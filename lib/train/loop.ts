@@ -1,0 +1,385 @@
+/**
+ * The training loop: staged (head only, then backbone at a very low lr with the projection
+ * frozen), gradient accumulation and clipping, a schedule per stage, validation mP@5 every epoch,
+ * JSONL metrics, a progress bar, checkpoints every N steps and at each epoch end (keep last N +
+ * best), exact resume, and a clear stop on a NaN/Inf loss.
+ *
+ * Reproducibility: epoch e visits the data in Rng.derive(seed, e)'s permutation; dropout draws
+ * from one Rng whose state is checkpointed; weights and optimizer slots are saved as raw float32.
+ * A resumed run therefore replays the uninterrupted one exactly.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFileAtomic } from '../util/atomic';
+import { progress } from '../util/progress';
+import { checkpointName, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
+import type { TrainModel } from './model';
+import { clipByGlobalNorm, GradAccumulator, makeOptimizer, NamedTensors, Optimizer, OptimizerConfig, Param, paramGroups } from './optim';
+import { Rng } from './rng';
+import { makeSchedule, ScheduleConfig } from './schedule';
+import { embedAll, leaveOneOutMP5, ValidationResult } from './validate';
+
+/** Rows the loop can batch: cached features (or images, with a backbone in the model). */
+export interface Dataset {
+  size: number;
+  labels: Int32Array;
+  sources?: { ids: Int32Array; names: readonly string[] };
+  /** Input tensor of the given rows (the caller disposes it). */
+  rows(indices: Int32Array): tf.Tensor;
+}
+
+export interface StageConfig {
+  name: string;
+  epochs: number;
+  /** Parameters trained in this stage (regex source over parameter names); the rest stay frozen. */
+  train: string;
+  /** Multiplies every group's lr in this stage. */
+  lrScale?: number;
+}
+
+export interface TrainConfig {
+  seed: number;
+  stages: StageConfig[];
+  batchSize: number;
+  /** Micro-batches per optimizer step. */
+  accumSteps: number;
+  /** Global gradient-norm clip; 0 = off. */
+  clipNorm: number;
+  optimizer: OptimizerConfig;
+  /** Head lr. */
+  lr: number;
+  /** Backbone lr before layer-wise decay (the 2nd place used head lr x 1e-3). */
+  backboneLr: number;
+  weightDecay: number;
+  /** ViT layer-wise lr decay for "backbone.blocks.N." parameters; 1 = off. */
+  layerDecay: number;
+  numLayers: number;
+  schedule: Omit<ScheduleConfig, 'totalSteps'>;
+  /** Checkpoint every this many optimizer steps (plus every epoch end). */
+  checkpointEvery: number;
+  keepLast: number;
+  progressMode?: 'bar' | 'lines' | 'silent';
+}
+
+export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  seed: 42,
+  stages: [{ name: 'head', epochs: 10, train: '^head\\.' }],
+  batchSize: 64,
+  accumSteps: 1,
+  clipNorm: 0,
+  optimizer: { kind: 'adamw' },
+  lr: 1e-3,
+  backboneLr: 1e-6,
+  weightDecay: 1e-4,
+  layerDecay: 1,
+  numLayers: 0,
+  schedule: { kind: 'linear', warmupSteps: 0 },
+  checkpointEvery: 100,
+  keepLast: 3,
+}) as TrainConfig;
+
+/** The winners' two stages: head only, then backbone (+ margin) at the backbone lr with the projection frozen. */
+export function stagedRecipe(headEpochs: number, backboneEpochs: number): StageConfig[] {
+  return [
+    { name: 'head', epochs: headEpochs, train: '^head\\.' },
+    { name: 'backbone', epochs: backboneEpochs, train: '^(backbone\\.|head\\.margin\\.)' },
+  ];
+}
+
+export interface StepRecord {
+  type: 'step';
+  step: number;
+  epoch: number;
+  stage: string;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  imagesPerSec: number;
+  time: number;
+}
+
+export interface EpochRecord {
+  type: 'epoch';
+  step: number;
+  epoch: number;
+  stage: string;
+  trainLoss: number;
+  valMP5: number | null;
+  valBySource: Record<string, number>;
+  seconds: number;
+  time: number;
+}
+
+export interface TrainHooks {
+  onStep?: (r: StepRecord) => void;
+  onEpoch?: (r: EpochRecord) => void;
+  log?: (msg: string) => void;
+}
+
+export interface TrainResult {
+  epochs: EpochRecord[];
+  best: CheckpointState['best'];
+  lastCheckpoint: string | null;
+  resumedFrom: string | null;
+}
+
+export class TrainingDivergedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+export function checkpointsDir(outDir: string): string {
+  return path.join(outDir, 'checkpoints');
+}
+
+interface StageRuntime {
+  index: number;
+  cfg: StageConfig;
+  firstEpoch: number;
+  /** Global step at which the stage started (its schedule counts from here). */
+  firstStep: number;
+  stepsPerEpoch: number;
+  optimizer: Optimizer;
+  trainable: Param[];
+  schedule: (step: number) => number;
+}
+
+/** Weights and optimizer slots as named float32 arrays ("param/<name>", "<slot>/<name>"). */
+function snapshot(params: readonly Param[], opt: Optimizer | null): Map<string, NamedArray> {
+  const out = new Map<string, NamedArray>();
+  for (const p of params) out.set(`param/${p.name}`, { shape: p.variable.shape, values: p.variable.dataSync() as Float32Array });
+  if (opt) {
+    const st = opt.getState();
+    for (const [slot, byParam] of Object.entries(st.slots)) {
+      for (const [name, values] of Object.entries(byParam)) out.set(`${slot}/${name}`, { shape: opt.slot(slot, name).shape, values });
+    }
+  }
+  return out;
+}
+
+/** Copies checkpointed weights into the model's variables (names and shapes must match). */
+export function restoreWeights(params: readonly Param[], tensors: ReadonlyMap<string, NamedArray>, source: string): void {
+  for (const p of params) {
+    const t = tensors.get(`param/${p.name}`);
+    if (!t) throw new Error(`${source}: no weights for parameter "${p.name}"`);
+    if (t.values.length !== p.variable.size) throw new Error(`${source}: "${p.name}" has ${t.values.length} values, the model expects ${p.variable.size} (${p.variable.shape})`);
+    p.variable.assign(tf.tensor(t.values, p.variable.shape, 'float32'));
+  }
+}
+
+function optimizerStateFrom(tensors: ReadonlyMap<string, NamedArray>, kind: string, step: number): Parameters<Optimizer['setState']>[0] {
+  const slots: Record<string, Record<string, Float32Array>> = {};
+  for (const [key, t] of tensors) {
+    const [slot, ...rest] = key.split('/');
+    if (slot === 'param') continue;
+    (slots[slot] ??= {})[rest.join('/')] = t.values;
+  }
+  return { kind: kind as OptimizerConfig['kind'], step, slots };
+}
+
+/** Metrics log lines up to `step` (a resumed run rewrites what the killed one logged after its checkpoint). */
+function trimLog(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const keep = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as { step: number }).step <= step;
+      } catch {
+        return false; // a line half-written when the process was killed
+      }
+    });
+  writeFileAtomic(file, keep.map((l) => l + '\n').join(''));
+}
+
+export async function train(
+  model: TrainModel,
+  data: { train: Dataset; val: Dataset | null },
+  cfg: TrainConfig,
+  opts: { outDir: string; resume?: boolean } & TrainHooks,
+): Promise<TrainResult> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const ckptDir = checkpointsDir(opts.outDir);
+  const metricsFile = path.join(opts.outDir, 'metrics.jsonl');
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const { train: trainSet, val: valSet } = data;
+  const microPerEpoch = Math.floor(trainSet.size / cfg.batchSize / cfg.accumSteps) * cfg.accumSteps;
+  if (microPerEpoch === 0) throw new Error(`train: ${trainSet.size} training rows make no full step of batch ${cfg.batchSize} x accumulation ${cfg.accumSteps}`);
+  const stepsPerEpoch = microPerEpoch / cfg.accumSteps;
+  const totalEpochs = cfg.stages.reduce((a, s) => a + s.epochs, 0);
+
+  // where to start
+  let resumed = opts.resume ? latestCheckpoint(ckptDir, log) : null;
+  const resumedFrom = resumed?.dir ?? null;
+  if (!opts.resume && fs.existsSync(ckptDir) && fs.readdirSync(ckptDir).some((n) => n.startsWith('ckpt-'))) {
+    throw new Error(`${ckptDir} already holds checkpoints: pass --resume to continue that run, or choose another output directory`);
+  }
+  if (opts.resume && !resumed) log(`resume: no checkpoint in ${ckptDir}, starting from scratch`);
+  let pos = resumed ? { step: resumed.state.step, epoch: resumed.state.epoch, batchInEpoch: resumed.state.batchInEpoch } : { step: 0, epoch: 0, batchInEpoch: 0 };
+  const rng = new Rng(resumed ? resumed.state.rng : Rng.derive(cfg.seed, 7).state());
+  let best = resumed?.state.best ?? null;
+  if (resumed) {
+    restoreWeights(model.params, resumed.tensors, resumed.dir);
+    trimLog(metricsFile, pos.step);
+    log(`resumed from ${resumed.dir}: step ${pos.step}, epoch ${pos.epoch}, batch ${pos.batchInEpoch}`);
+  } else {
+    fs.writeFileSync(metricsFile, '');
+  }
+  const appendLog = (r: StepRecord | EpochRecord) => fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
+
+  const makeStage = (index: number): StageRuntime => {
+    const stageCfg = cfg.stages[index];
+    const firstEpoch = cfg.stages.slice(0, index).reduce((a, s) => a + s.epochs, 0);
+    const re = new RegExp(stageCfg.train);
+    const trainable = model.params.filter((p) => re.test(p.name));
+    if (trainable.length === 0) throw new Error(`stage "${stageCfg.name}": pattern /${stageCfg.train}/ matches no parameter (have: ${model.params.map((p) => p.name).join(', ')})`);
+    const scale = stageCfg.lrScale ?? 1;
+    const groups = paramGroups(trainable, {
+      lr: cfg.lr * scale,
+      weightDecay: cfg.weightDecay,
+      rules: [{ match: /^backbone\./, lrScale: cfg.backboneLr / cfg.lr }],
+      layerwise: cfg.layerDecay !== 1 ? { numLayers: cfg.numLayers, decay: cfg.layerDecay, match: /^backbone\./ } : undefined,
+    });
+    const schedule = makeSchedule({ ...cfg.schedule, totalSteps: Math.max(1, stageCfg.epochs * stepsPerEpoch) });
+    return { index, cfg: stageCfg, firstEpoch, firstStep: firstEpoch * stepsPerEpoch, stepsPerEpoch, optimizer: makeOptimizer(groups, cfg.optimizer), trainable, schedule };
+  };
+  const stageOfEpoch = (e: number) => {
+    let acc = 0;
+    for (const [i, s] of cfg.stages.entries()) if (e < (acc += s.epochs)) return i;
+    return cfg.stages.length - 1;
+  };
+
+  let stage: StageRuntime | null = null;
+  let lastCheckpoint: string | null = resumed?.dir ?? null;
+  const epochs: EpochRecord[] = [];
+  const bar = progress({ label: 'train', total: totalEpochs * stepsPerEpoch, mode: cfg.progressMode });
+  bar.update(pos.step);
+
+  const save = (name: string, p: typeof pos, extra: Record<string, unknown> = {}): string => {
+    const state: CheckpointState = {
+      ...p,
+      rng: rng.state(),
+      optimizer: { kind: stage!.optimizer.kind, step: stage!.optimizer.stepCount },
+      best,
+      extra: { stage: stage!.index, ...extra },
+    };
+    return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer));
+  };
+
+  try {
+    for (let epoch = pos.epoch; epoch < totalEpochs; epoch++) {
+      const si = stageOfEpoch(epoch);
+      if (!stage || stage.index !== si) {
+        stage?.optimizer.dispose();
+        stage = makeStage(si);
+        // optimizer slots come back only when the checkpoint was taken in this same stage
+        if (resumed && resumed.state.extra.stage === si) stage.optimizer.setState(optimizerStateFrom(resumed.tensors, resumed.state.optimizer.kind, resumed.state.optimizer.step));
+        resumed = null;
+        log(`stage "${stage.cfg.name}": ${stage.trainable.length} trainable tensors, epochs ${stage.firstEpoch + 1}-${stage.firstEpoch + stage.cfg.epochs}`);
+      }
+      const st: StageRuntime = stage;
+      const trainVars = st.trainable.map((p) => p.variable);
+      const nameOf = new Map(st.trainable.map((p) => [p.variable.name, p.name]));
+      const perm = Rng.derive(cfg.seed, 1000 + epoch).permutation(trainSet.size);
+      const accum = new GradAccumulator();
+      const t0 = Date.now();
+      let tStep = Date.now();
+      let lossSum = 0;
+      let lossN = 0;
+      for (let b = epoch === pos.epoch ? pos.batchInEpoch : 0; b < microPerEpoch; b++) {
+        const idx = perm.subarray(b * cfg.batchSize, (b + 1) * cfg.batchSize);
+        const x = trainSet.rows(idx);
+        const labels = tf.tensor1d(Int32Array.from(idx, (i) => trainSet.labels[i]), 'int32');
+        const { value, grads } = tf.variableGrads(() => model.loss(x, labels, rng), trainVars);
+        x.dispose();
+        labels.dispose();
+        const loss = value.dataSync()[0];
+        value.dispose();
+        const named: NamedTensors = new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
+        if (!Number.isFinite(loss)) {
+          for (const g of named.values()) g.dispose();
+          throw new TrainingDivergedError(
+            `loss is ${loss} at epoch ${epoch + 1}, batch ${b + 1} (after ${pos.step} optimizer steps); training stopped. ` +
+              `Last good checkpoint: ${lastCheckpoint ?? '(none written yet)'}. Lower the learning rate, enable --clip, or check the data.`,
+          );
+        }
+        accum.add(named);
+        for (const g of named.values()) g.dispose();
+        lossSum += loss;
+        lossN++;
+        if (accum.count < cfg.accumSteps) continue;
+
+        const avg = accum.take();
+        const { grads: clipped, norm } = cfg.clipNorm > 0 ? clipByGlobalNorm(avg, cfg.clipNorm) : { grads: avg, norm: NaN };
+        const factor = st.schedule(pos.step - st.firstStep);
+        st.optimizer.step(clipped, factor);
+        for (const g of new Set([...avg.values(), ...clipped.values()])) g.dispose();
+        pos = { step: pos.step + 1, epoch, batchInEpoch: b + 1 };
+
+        const now = Date.now();
+        const rec: StepRecord = {
+          type: 'step',
+          step: pos.step,
+          epoch: epoch + 1,
+          stage: st.cfg.name,
+          loss,
+          lr: Math.max(...st.optimizer.groups.map((g) => g.lr)) * factor, // the head's lr (backbone groups are lower)
+          gradNorm: norm,
+          imagesPerSec: (cfg.batchSize * cfg.accumSteps * 1000) / Math.max(1, now - tStep),
+          time: now,
+        };
+        tStep = now;
+        appendLog(rec);
+        opts.onStep?.(rec);
+        bar.update(pos.step, { loss: loss.toFixed(4), lr: rec.lr.toExponential(2), 'img/s': rec.imagesPerSec.toFixed(0) });
+        if (pos.step % cfg.checkpointEvery === 0 && pos.batchInEpoch < microPerEpoch) {
+          lastCheckpoint = save(checkpointName(pos.step), pos);
+          pruneCheckpoints(ckptDir, cfg.keepLast);
+        }
+      }
+
+      // epoch end: validate, checkpoint (and the best copy)
+      let val: ValidationResult | null = null;
+      if (valSet) {
+        const emb = embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)));
+        val = await leaveOneOutMP5(emb, model.config.embeddingDim, valSet.labels, valSet.sources);
+      }
+      pos = { step: pos.step, epoch: epoch + 1, batchInEpoch: 0 };
+      const improved = val !== null && (best === null || val.mP5 > best.metric);
+      if (improved) best = { metric: val!.mP5, epoch: epoch + 1, step: pos.step };
+      const rec: EpochRecord = {
+        type: 'epoch',
+        step: pos.step,
+        epoch: epoch + 1,
+        stage: st.cfg.name,
+        trainLoss: lossN > 0 ? lossSum / lossN : NaN,
+        valMP5: val?.mP5 ?? null,
+        valBySource: val?.bySource ?? {},
+        seconds: (Date.now() - t0) / 1000,
+        time: Date.now(),
+      };
+      // log, then best, then the step checkpoint: a kill in between replays this epoch from the previous checkpoint
+      appendLog(rec);
+      if (improved) save('best', pos);
+      lastCheckpoint = save(checkpointName(pos.step), pos);
+      pruneCheckpoints(ckptDir, cfg.keepLast);
+      epochs.push(rec);
+      opts.onEpoch?.(rec);
+      log(`epoch ${rec.epoch}/${totalEpochs} [${rec.stage}] loss ${rec.trainLoss.toFixed(4)}${val ? ` val mP@5 ${val.mP5.toFixed(4)}` : ''} (${rec.seconds.toFixed(1)}s)`);
+    }
+  } finally {
+    bar.stop();
+    stage?.optimizer.dispose();
+  }
+  return { epochs, best, lastCheckpoint, resumedFrom };
+}
+
+/** Loads the model weights of a checkpoint directory (e.g. outDir/checkpoints/best) into `model`. */
+export function loadWeightsInto(model: TrainModel, checkpointDir: string): void {
+  restoreWeights(model.params, loadCheckpoint(checkpointDir).tensors, checkpointDir);
+}
