@@ -1,0 +1,157 @@
+/**
+ * `guie export` and `guie verify-submission`: the inference graph -> SavedModel + ONNX +
+ * submission.zip, and the check of a zip. Notebook cells and the CLI call these same functions.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+import { replaceDirAtomic } from '../util/atomic';
+import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
+import type { Preprocess, VitConfig } from '../model/vit-config';
+import { getVitConfig } from '../model/vit-config';
+import { loadVitWeights } from '../model/weights';
+import { loadCheckpoint } from '../train/checkpoint';
+import type { Graph, HostTensor } from './graph';
+import { f32 } from './graph';
+import type { NamedWeights } from './inference-graph';
+import { clipInferenceGraph, graphModelInferenceGraph, transpose2d } from './inference-graph';
+import { writeOnnx } from './onnx';
+import { randomClipWeights, rng } from './random-weights';
+import { writeSavedModel, type SavedModelWriteResult } from './savedmodel';
+import { writeSubmissionZip } from './submission';
+import { formatVerifyReport, verifySubmission, type VerifyReport } from './verify';
+
+/** lib/model's `namedWeights()` (tf.Tensors) -> host tensors for the graph builder. */
+export function namedWeightsFromTf(weights: Map<string, tf.Tensor>): NamedWeights {
+  const out: NamedWeights = new Map();
+  for (const [k, t] of weights) out.set(k, f32(t.dataSync() as Float32Array, t.shape) as HostTensor);
+  return out;
+}
+
+export interface ExportResult {
+  outDir: string;
+  savedModel: SavedModelWriteResult;
+  onnx?: { file: string; bytes: number; externalBytes: number };
+  zip?: { file: string; bytes: number };
+}
+
+/**
+ * Writes OUT/saved_model/, OUT/model.onnx and OUT/submission.zip. The SavedModel folder is
+ * replaced atomically, so a crash never leaves a half-written model behind.
+ */
+export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: boolean; zip?: boolean } = {}): Promise<ExportResult> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const smDir = path.join(outDir, 'saved_model');
+  let savedModel!: SavedModelWriteResult;
+  replaceDirAtomic(smDir, (tmp) => {
+    savedModel = { ...writeSavedModel(tmp, graph), dir: smDir };
+  });
+  const result: ExportResult = { outDir, savedModel };
+  if (opts.onnx ?? true) {
+    const file = path.join(outDir, 'model.onnx');
+    result.onnx = { file, ...writeOnnx(file, graph) };
+  }
+  if (opts.zip ?? true) {
+    const file = path.join(outDir, 'submission.zip');
+    result.zip = { file, bytes: (await writeSubmissionZip(smDir, file)).bytes };
+  }
+  return result;
+}
+
+export interface ExportCommandOptions {
+  /** A packaged CNN (lib/model/packaged-cnn.ts) or a ViT config name (lib/model/vit-config.ts). */
+  backbone: string;
+  out: string;
+  /** CLIP ViTs: OpenCLIP/HF/bare safetensors; without it the ViT gets random weights (offline path). */
+  vitWeights?: string;
+  /** Training checkpoint whose `param/head.kernel` and `param/head.bias` become the head; else a random head. */
+  checkpoint?: string;
+  randomSeed?: number;
+  headDim?: number;
+  /** CLIP ViTs: in-graph resize; default 'bilinear' (host baseline), or CLIP's crop + bicubic. */
+  resize?: Preprocess['resize'];
+  onnx?: boolean;
+  verify?: boolean;
+}
+
+/**
+ * Head weights from a training checkpoint (lib/train/checkpoint.ts): the training model stores the
+ * projection torch-style as `head.proj.weight` [dim, in]; a Keras-style `head.kernel` [in, dim] is read too.
+ */
+export function headFromCheckpoint(dir: string, inDim: number): NamedWeights {
+  const { tensors } = loadCheckpoint(dir);
+  const has = () => [...tensors.keys()].filter((k) => k.startsWith('param/')).slice(0, 8).join(', ');
+  const proj = tensors.get('param/head.proj.weight');
+  const kernel = tensors.get('param/head.kernel');
+  const bias = tensors.get('param/head.proj.bias') ?? tensors.get('param/head.bias');
+  if (!(proj || kernel) || !bias) throw new Error(`${dir}: checkpoint has no head projection ("param/head.proj.weight"+"param/head.proj.bias" or "param/head.kernel"+"param/head.bias"; has: ${has()})`);
+  const out: NamedWeights = new Map([
+    ['head.kernel', proj ? transpose2d(f32(proj.values, proj.shape)) : f32(kernel!.values, kernel!.shape)],
+    ['head.bias', f32(bias.values, bias.shape)],
+  ]);
+  if (out.get('head.kernel')!.shape[0] !== inDim) throw new Error(`${dir}: head kernel is [${out.get('head.kernel')!.shape}] but the backbone gives ${inDim}-d features`);
+  return out;
+}
+
+function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
+  const r = rng(seed + 1);
+  const limit = Math.sqrt(6 / (inDim + dim));
+  return new Map([
+    ['head.kernel', f32(Array.from({ length: inDim * dim }, () => (r() * 2 - 1) * limit), [inDim, dim])],
+    ['head.bias', f32(new Float32Array(dim), [dim])],
+  ]);
+}
+
+/** The inference graph for any supported backbone: packaged graph-model CNN or CLIP ViT. */
+export async function buildExportGraph(o: Omit<ExportCommandOptions, 'out' | 'onnx' | 'verify'>): Promise<{ graph: Graph; preprocess: Preprocess }> {
+  const seed = o.randomSeed ?? 0;
+  const cnn = PACKAGED_CNNS[o.backbone];
+  if (cnn) {
+    const head = o.checkpoint ? headFromCheckpoint(o.checkpoint, cnn.featureDim) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
+    const cache = await buildCacheContents(cnn);
+    const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
+    // the cache is a graph model (layers models are converted to one); its metadata names the feature node
+    const meta = (cache.json.userDefinedMetadata as { guie?: CacheMeta } | undefined)?.guie;
+    if (!meta) throw new Error(`backbone "${o.backbone}": packaged model cache carries no guie metadata (feature node unknown)`);
+    const graph = graphModelInferenceGraph({ model: cache.json, weightData, outputNode: meta.outputNode, featureDim: cnn.featureDim, preprocess: cnn.preprocess }, head);
+    return { graph, preprocess: cnn.preprocess };
+  }
+  const cfg: VitConfig = getVitConfig(o.backbone);
+  const inDim = cfg.outputDim ?? cfg.width;
+  let weights: NamedWeights;
+  if (o.vitWeights) {
+    const loaded = loadVitWeights(o.vitWeights, cfg);
+    weights = namedWeightsFromTf(loaded.weights);
+    tf.dispose([...loaded.weights.values()]);
+    for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim) : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
+  } else {
+    weights = randomClipWeights(cfg, o.headDim ?? 64, seed);
+    if (o.checkpoint) for (const [k, v] of headFromCheckpoint(o.checkpoint, inDim)) weights.set(k, v);
+  }
+  const preprocess: Preprocess = { ...cfg.preprocess, resize: o.resize ?? 'bilinear' };
+  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess };
+}
+
+export async function exportCommand(o: ExportCommandOptions): Promise<{ result: ExportResult; report?: VerifyReport }> {
+  const { graph } = await buildExportGraph(o);
+  const result = await exportModel(graph, o.out, { onnx: o.onnx ?? true });
+  const report = o.verify && result.zip ? await verifySubmission(result.zip.file) : undefined;
+  return { result, report };
+}
+
+export function formatExportResult(r: ExportResult): string {
+  const mib = (b: number): string => `${(b / 2 ** 20).toFixed(2)} MiB`;
+  const s = r.savedModel;
+  return [
+    `SavedModel: ${s.dir} (saved_model.pb ${mib(s.bytes.graph)}, variables ${mib(s.bytes.variables)}, ${s.variableCount} variables, ${s.parameterCount.toLocaleString('en-US')} parameters)`,
+    r.onnx ? `ONNX:       ${r.onnx.file} (${mib(r.onnx.bytes)}${r.onnx.externalBytes ? ` + external data ${mib(r.onnx.externalBytes)}` : ''})` : '',
+    r.zip ? `submission: ${r.zip.file} (${mib(r.zip.bytes)})` : '',
+  ].filter(Boolean).join('\n');
+}
+
+export async function verifyCommand(zip: string): Promise<VerifyReport> {
+  if (!fs.existsSync(zip)) throw new Error(`${zip}: no such file`);
+  return verifySubmission(zip);
+}
+
+export { formatVerifyReport };

@@ -1,0 +1,356 @@
+/**
+ * Graph of TF ops -> ONNX (opset 17, dynamic batch and image size), one TF op at a time.
+ * NHWC ops (Conv2D, ResizeBilinear, pools) are wrapped in Transposes to ONNX's NCHW; ONNX
+ * Runtime's optimiser cancels the back-to-back pairs. Weights become initializers; past
+ * `externalDataBytes` they go to a side file (ONNX external data), as protobuf stops at 2 GB.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import type { DType, Graph, GraphNode, HostTensor } from './graph';
+import { constValue, nodeOf, outputIndex, prune } from './graph';
+import { bytesOf } from './graphdef';
+
+export const ONNX_OPSET = 17;
+const INT64_MAX = 9223372036854775807n;
+
+const ONNX_TYPE: Record<DType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int32: onnx.TensorProto.DataType.INT32,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+  string: onnx.TensorProto.DataType.STRING,
+};
+
+type Attr = onnx.IAttributeProto;
+const A = onnx.AttributeProto.AttributeType;
+const ints = (name: string, v: number[]): Attr => ({ name, type: A.INTS, ints: v });
+const int = (name: string, v: number): Attr => ({ name, type: A.INT, i: v });
+const str = (name: string, v: string): Attr => ({ name, type: A.STRING, s: Buffer.from(v) });
+
+function int64Tensor(name: string, values: (number | bigint)[], dims: number[] = [values.length]): onnx.ITensorProto {
+  const raw = Buffer.alloc(8 * values.length);
+  values.forEach((v, k) => raw.writeBigInt64LE(BigInt(v), 8 * k));
+  return { name, dims, dataType: onnx.TensorProto.DataType.INT64, rawData: raw };
+}
+
+/** Translation state: ONNX nodes, initializers, and each TF tensor's rank (for rank-dependent perms). */
+class Ctx {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly inits: onnx.ITensorProto[] = [];
+  readonly rank = new Map<string, number>();
+  readonly consts = new Map<string, HostTensor>();
+  private n = 0;
+
+  /** TF tensor name -> ONNX value name ("node" for output 0, "node:k" otherwise). */
+  value(tfName: string): string {
+    const k = outputIndex(tfName);
+    return k === 0 ? nodeOf(tfName) : `${nodeOf(tfName)}:${k}`;
+  }
+  tmp(base: string): string {
+    return `${base}/_onnx_${this.n++}`;
+  }
+  emit(opType: string, inputs: string[], outputs: string[], attribute: Attr[] = [], name = outputs[0]): string {
+    this.nodes.push({ opType, input: inputs, output: outputs, attribute, name });
+    return outputs[0];
+  }
+  constOf(tfName: string, what: string): HostTensor {
+    const c = this.consts.get(nodeOf(tfName));
+    if (!c) throw new Error(`ONNX export: ${what} must be a Const, got "${tfName}"`);
+    return c;
+  }
+  int64Init(base: string, values: (number | bigint)[]): string {
+    const name = this.tmp(base);
+    this.inits.push(int64Tensor(name, values));
+    return name;
+  }
+  transpose(x: string, perm: number[], base: string): string {
+    return this.emit('Transpose', [x], [this.tmp(base)], [ints('perm', perm)]);
+  }
+}
+
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+
+function sAttr(n: GraphNode, k: string): string | undefined {
+  const a = n.attrs[k];
+  return a && 's' in a ? a.s : undefined;
+}
+function bAttr(n: GraphNode, k: string): boolean {
+  const a = n.attrs[k];
+  return !!a && 'b' in a && a.b;
+}
+function iList(n: GraphNode, k: string): number[] {
+  const a = n.attrs[k];
+  return a && 'ints' in a ? a.ints : [];
+}
+
+/** TF "SAME"/"VALID" -> ONNX auto_pad (TF's SAME puts the odd pixel at the end: SAME_UPPER). */
+function padAttr(n: GraphNode): Attr[] {
+  const p = sAttr(n, 'padding');
+  if (p === 'SAME') return [str('auto_pad', 'SAME_UPPER')];
+  if (p === 'VALID') return [ints('pads', [0, 0, 0, 0])];
+  throw new Error(`ONNX export: node "${n.name}" (${n.op}) has padding ${p}`);
+}
+
+function requireNhwc(n: GraphNode): void {
+  const f = sAttr(n, 'data_format');
+  if (f && f !== 'NHWC') throw new Error(`ONNX export: node "${n.name}" (${n.op}) uses data_format ${f}; only NHWC is supported`);
+}
+
+/** Emits the ONNX nodes for one TF node; returns its output's rank. */
+function translate(c: Ctx, n: GraphNode): number {
+  const out = c.value(n.name);
+  const ins = n.inputs.filter((i) => !i.startsWith('^'));
+  const x = ins.map((i) => c.value(i));
+  const r = (i: number): number => c.rank.get(c.value(ins[i])) ?? 0;
+  // FloorDiv only on the non-negative int32 shape arithmetic of the crop, where Div truncates = floors
+  const elementwise: Record<string, string> = { AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', FloorDiv: 'Div' };
+  const unary: Record<string, string> = { Erf: 'Erf', Sigmoid: 'Sigmoid', Relu: 'Relu', Tanh: 'Tanh', Sqrt: 'Sqrt', Exp: 'Exp', Identity: 'Identity', Neg: 'Neg' };
+  if (n.op in elementwise) {
+    if (n.op === 'BiasAdd') requireNhwc(n);
+    c.emit(elementwise[n.op], x, [out]);
+    return Math.max(r(0), r(1));
+  }
+  if (n.op in unary) {
+    c.emit(unary[n.op], x, [out]);
+    return r(0);
+  }
+  switch (n.op) {
+    case 'Cast': {
+      const to = n.attrs.DstT;
+      if (!to || !('type' in to)) throw new Error(`ONNX export: Cast "${n.name}" has no DstT`);
+      c.emit('Cast', x, [out], [int('to', ONNX_TYPE[to.type])]);
+      return r(0);
+    }
+    case 'Square':
+      c.emit('Mul', [x[0], x[0]], [out]);
+      return r(0);
+    case 'Rsqrt':
+      c.emit('Reciprocal', [c.emit('Sqrt', x, [c.tmp(n.name)])], [out]);
+      return r(0);
+    case 'Relu6':
+      c.emit('Clip', [x[0], c.value(ensureScalar(c, n.name, 0)), c.value(ensureScalar(c, n.name, 6))], [out]);
+      return r(0);
+    case 'Softmax':
+      c.emit('Softmax', x, [out], [int('axis', -1)]);
+      return r(0);
+    case 'Reshape': {
+      const shape = Array.from(c.constOf(ins[1], `Reshape "${n.name}" shape`).data);
+      c.emit('Reshape', [x[0], c.int64Init(n.name, shape)], [out]);
+      return shape.length;
+    }
+    case 'Transpose': {
+      const perm = Array.from(c.constOf(ins[1], `Transpose "${n.name}" perm`).data);
+      c.emit('Transpose', [x[0]], [out], [ints('perm', perm)]);
+      return perm.length;
+    }
+    case 'Shape':
+      c.emit('Cast', [c.emit('Shape', x, [c.tmp(n.name)])], [out], [int('to', ONNX_TYPE.int32)]);
+      return 1;
+    case 'GatherV2': {
+      const axis = c.constOf(ins[2], `GatherV2 "${n.name}" axis`).data[0];
+      c.emit('Gather', [x[0], x[1]], [out], [int('axis', axis)]);
+      return r(0) - 1 + r(1);
+    }
+    case 'Pack': {
+      const axis = 'i' in (n.attrs.axis ?? {}) ? (n.attrs.axis as { i: number }).i : 0;
+      const parts = x.map((v) => c.emit('Unsqueeze', [v, c.int64Init(n.name, [axis])], [c.tmp(n.name)]));
+      c.emit('Concat', parts, [out], [int('axis', axis)]);
+      return r(0) + 1;
+    }
+    case 'Slice': {
+      if (!c.consts.has(nodeOf(ins[1])) || !c.consts.has(nodeOf(ins[2]))) {
+        // runtime begin/size: ends = begin + size, or "to the end" where size is -1
+        const starts = c.emit('Cast', [x[1]], [c.tmp(n.name)], [int('to', ONNX_TYPE.int64)]);
+        const size = c.emit('Cast', [x[2]], [c.tmp(n.name)], [int('to', ONNX_TYPE.int64)]);
+        const toEnd = c.emit('Equal', [size, c.int64Init(n.name, [-1])], [c.tmp(n.name)]);
+        const ends = c.emit('Where', [toEnd, c.int64Init(n.name, [INT64_MAX]), c.emit('Add', [starts, size], [c.tmp(n.name)])], [c.tmp(n.name)]);
+        const axes = c.int64Init(n.name, [...Array(r(0)).keys()]);
+        c.emit('Slice', [x[0], starts, ends, axes], [out]);
+        return r(0);
+      }
+      const begin = Array.from(c.constOf(ins[1], `Slice "${n.name}" begin`).data);
+      const size = Array.from(c.constOf(ins[2], `Slice "${n.name}" size`).data);
+      const ends = size.map((s, k) => (s === -1 ? INT64_MAX : BigInt(begin[k] + s)));
+      c.emit('Slice', [x[0], c.int64Init(n.name, begin), c.int64Init(n.name, ends), c.int64Init(n.name, begin.map((_, k) => k))], [out]);
+      return r(0);
+    }
+    case 'ConcatV2': {
+      const axis = c.constOf(ins[ins.length - 1], `ConcatV2 "${n.name}" axis`).data[0];
+      c.emit('Concat', x.slice(0, -1), [out], [int('axis', axis)]);
+      return r(0);
+    }
+    case 'Mean':
+    case 'Sum': {
+      const axes = Array.from(c.constOf(ins[1], `${n.op} "${n.name}" axes`).data);
+      const keep = bAttr(n, 'keep_dims');
+      if (n.op === 'Mean') c.emit('ReduceMean', [x[0]], [out], [ints('axes', axes), int('keepdims', keep ? 1 : 0)]);
+      else c.emit('ReduceSum', [x[0], c.int64Init(n.name, axes)], [out], [int('keepdims', keep ? 1 : 0)]);
+      return keep ? r(0) : r(0) - axes.length;
+    }
+    case 'MatMul':
+    case 'BatchMatMulV2':
+    case 'BatchMatMul': {
+      const [ta, tb] = n.op === 'MatMul' ? [bAttr(n, 'transpose_a'), bAttr(n, 'transpose_b')] : [bAttr(n, 'adj_x'), bAttr(n, 'adj_y')];
+      const swapLast = (v: string, rank: number): string => c.transpose(v, [...Array(rank - 2).keys(), rank - 1, rank - 2], n.name);
+      c.emit('MatMul', [ta ? swapLast(x[0], r(0)) : x[0], tb ? swapLast(x[1], r(1)) : x[1]], [out]);
+      return Math.max(r(0), r(1));
+    }
+    case 'Conv2D':
+    case 'DepthwiseConv2dNative': {
+      requireNhwc(n);
+      const f = c.constOf(ins[1], `${n.op} "${n.name}" filter`);
+      const [kh, kw, cin, cout] = f.shape;
+      const depthwise = n.op === 'DepthwiseConv2dNative';
+      // HWIO -> OIHW; depthwise [kh,kw,C,mult] -> [C*mult,1,kh,kw] with group = C
+      const o = depthwise ? cin * cout : cout;
+      const i = depthwise ? 1 : cin;
+      const w = new Float32Array(f.data.length);
+      for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) for (let a = 0; a < cin; a++) for (let b = 0; b < cout; b++) {
+        const src = ((y * kw + xx) * cin + a) * cout + b;
+        const [oo, ii] = depthwise ? [a * cout + b, 0] : [b, a];
+        w[((oo * i + ii) * kh + y) * kw + xx] = f.data[src];
+      }
+      const wName = c.tmp(`${nodeOf(ins[1])}/oihw`);
+      c.inits.push({ name: wName, dims: [o, i, kh, kw], dataType: ONNX_TYPE.float32, rawData: bytesOf(w) });
+      const strides = iList(n, 'strides');
+      const dil = iList(n, 'dilations');
+      const attrs = [ints('strides', [strides[1] ?? 1, strides[2] ?? 1]), ints('dilations', [dil[1] ?? 1, dil[2] ?? 1]), ints('kernel_shape', [kh, kw]), ...padAttr(n)];
+      if (depthwise) attrs.push(int('group', cin));
+      const y = c.emit('Conv', [c.transpose(x[0], NHWC_TO_NCHW, n.name), wName], [c.tmp(n.name)], attrs);
+      c.emit('Transpose', [y], [out], [ints('perm', NCHW_TO_NHWC)], c.tmp(n.name));
+      return 4;
+    }
+    case 'AvgPool':
+    case 'MaxPool': {
+      requireNhwc(n);
+      const k = iList(n, 'ksize');
+      const s = iList(n, 'strides');
+      const attrs = [ints('kernel_shape', [k[1], k[2]]), ints('strides', [s[1], s[2]]), ...padAttr(n)];
+      if (n.op === 'AvgPool') attrs.push(int('count_include_pad', 0));
+      const y = c.emit(n.op === 'AvgPool' ? 'AveragePool' : 'MaxPool', [c.transpose(x[0], NHWC_TO_NCHW, n.name)], [c.tmp(n.name)], attrs);
+      c.emit('Transpose', [y], [out], [ints('perm', NCHW_TO_NHWC)], c.tmp(n.name));
+      return 4;
+    }
+    case 'Squeeze': {
+      const axes = iList(n, 'squeeze_dims');
+      if (axes.length === 0) throw new Error(`ONNX export: Squeeze "${n.name}" without squeeze_dims (rank-dependent) is not supported`);
+      c.emit('Squeeze', [x[0], c.int64Init(n.name, axes)], [out]);
+      return r(0) - axes.length;
+    }
+    case 'Pad': {
+      const p = Array.from(c.constOf(ins[1], `Pad "${n.name}" paddings`).data);
+      const rank = p.length / 2;
+      const pads = [...Array(rank).keys()].map((d) => p[2 * d]).concat([...Array(rank).keys()].map((d) => p[2 * d + 1]));
+      c.emit('Pad', [x[0], c.int64Init(n.name, pads)], [out]);
+      return rank;
+    }
+    case 'ResizeBilinear':
+    case 'ResizeBicubic': {
+      const size = Array.from(c.constOf(ins[1], `${n.op} "${n.name}" size`).data);
+      const mode = bAttr(n, 'half_pixel_centers') ? 'half_pixel' : bAttr(n, 'align_corners') ? 'align_corners' : 'asymmetric';
+      const interp = n.op === 'ResizeBilinear' ? [str('mode', 'linear')] : [str('mode', 'cubic'), { name: 'cubic_coeff_a', type: A.FLOAT, f: -0.5 }, int('exclude_outside', 1)];
+      const nchw = c.transpose(x[0], NHWC_TO_NCHW, n.name);
+      const shape = c.emit('Shape', [nchw], [c.tmp(n.name)]);
+      const nc = c.emit('Slice', [shape, c.int64Init(n.name, [0]), c.int64Init(n.name, [2])], [c.tmp(n.name)]);
+      const sizes = c.emit('Concat', [nc, c.int64Init(n.name, size)], [c.tmp(n.name)], [int('axis', 0)]);
+      const y = c.emit('Resize', [nchw, '', '', sizes], [c.tmp(n.name)], [...interp, str('coordinate_transformation_mode', mode)]);
+      c.emit('Transpose', [y], [out], [ints('perm', NCHW_TO_NHWC)], c.tmp(n.name));
+      return 4;
+    }
+    default:
+      throw new Error(`ONNX export: TF op ${n.op} (node "${n.name}") has no ONNX translation`);
+  }
+}
+
+function ensureScalar(c: Ctx, base: string, v: number): string {
+  const name = `${base}/_onnx_clip_${v}`;
+  if (!c.inits.some((t) => t.name === name)) c.inits.push({ name, dims: [], dataType: ONNX_TYPE.float32, rawData: bytesOf(Float32Array.of(v)) });
+  return name;
+}
+
+function valueInfo(name: string, dtype: DType, shape: number[] | null, dimNames: string[]): onnx.IValueInfoProto {
+  const dims = (shape ?? []).map((d, k) => (d >= 0 ? { dimValue: d } : { dimParam: dimNames[k] ?? `${name}_dim${k}` }));
+  return { name, type: { tensorType: { elemType: ONNX_TYPE[dtype], shape: { dim: dims } } } };
+}
+
+export interface OnnxExportOptions {
+  /** Initializers beyond this many bytes in total go to `<file>.data` (default 1.5 GB). */
+  externalDataBytes?: number;
+}
+
+/** Graph -> ONNX ModelProto (not yet encoded). */
+export function graphToOnnx(graph: Graph): onnx.IModelProto {
+  const g = prune(graph);
+  const c = new Ctx();
+  const inputs: onnx.IValueInfoProto[] = [];
+  for (const n of g.nodes) {
+    if (n.op === 'Const') {
+      const t = constValue(n);
+      c.consts.set(n.name, t);
+      c.rank.set(n.name, t.shape.length);
+      c.inits.push({ name: n.name, dims: t.shape, dataType: ONNX_TYPE[t.dtype], rawData: bytesOf(t.data) });
+      continue;
+    }
+    if (n.op === 'Placeholder') {
+      const [key, spec] = Object.entries(g.inputs).find(([, s]) => nodeOf(s.name) === n.name) ?? [];
+      if (!key || !spec) throw new Error(`ONNX export: Placeholder "${n.name}" is not a signature input`);
+      inputs.push(valueInfo(n.name, spec.dtype, spec.shape, ['batch', 'height', 'width', 'channels']));
+      c.rank.set(n.name, spec.shape?.length ?? 0);
+      continue;
+    }
+    c.rank.set(c.value(n.name), translate(c, n));
+  }
+  const outputs = Object.entries(g.outputs).map(([key, spec]) => {
+    if (c.value(spec.name) !== key) c.emit('Identity', [c.value(spec.name)], [key], [], `output/${key}`);
+    return valueInfo(key, spec.dtype, spec.shape, ['batch']);
+  });
+  // Placeholders are named by node; expose them under the signature key
+  for (const [key, spec] of Object.entries(g.inputs)) {
+    const info = inputs.find((i) => i.name === nodeOf(spec.name));
+    if (info && key !== info.name) {
+      for (const node of c.nodes) node.input = node.input!.map((i) => (i === info.name ? key : i));
+      info.name = key;
+    }
+  }
+  // Only initializers some node reads (Consts consumed as attributes are folded away)
+  const used = new Set(c.nodes.flatMap((nd) => nd.input ?? []));
+  return {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'guie-ts',
+    graph: { name: 'guie_embedding', node: c.nodes, initializer: c.inits.filter((t) => used.has(t.name!)), input: inputs, output: outputs },
+  };
+}
+
+/** Writes FILE (and FILE.data when the weights are too large for one protobuf). Returns bytes written. */
+export function writeOnnx(file: string, graph: Graph, opts: OnnxExportOptions = {}): { bytes: number; externalBytes: number } {
+  const model = graphToOnnx(graph);
+  const limit = opts.externalDataBytes ?? 1.5e9;
+  const inits = model.graph!.initializer!;
+  const total = inits.reduce((s, t) => s + (t.rawData?.length ?? 0), 0);
+  let externalBytes = 0;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (total > limit) {
+    const dataName = `${path.basename(file)}.data`;
+    const fd = fs.openSync(`${file}.data`, 'w');
+    try {
+      for (const t of inits) {
+        const raw = t.rawData!;
+        if (raw.length < 1024) continue;
+        fs.writeSync(fd, raw);
+        t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+        t.externalData = [{ key: 'location', value: dataName }, { key: 'offset', value: String(externalBytes) }, { key: 'length', value: String(raw.length) }];
+        t.rawData = undefined;
+        externalBytes += raw.length;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const bytes = onnx.ModelProto.encode(onnx.ModelProto.fromObject(model)).finish();
+  fs.writeFileSync(file, bytes);
+  return { bytes: bytes.length, externalBytes };
+}

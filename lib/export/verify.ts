@@ -1,0 +1,220 @@
+/**
+ * `guie verify-submission`: checks a submission.zip the way the scorer will use it.
+ *   1. layout: SavedModel files at the zip root (a nested folder is the classic mistake)
+ *   2. saved_model.pb parses; `serving_default` takes uint8 [-1,-1,-1,3]; declared output width <= 64
+ *   3. every variable the graph reads is in the checkpoint with the declared shape (crc32c checked)
+ *   4. the graph parsed back from the files runs (tfjs's GraphDef executor) on images of several
+ *      sizes and modes: output width <= 64, finite, unit norm; optional agreement with a reference
+ *   5. size and per-image latency
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { Unzip, UnzipInflate } from 'fflate';
+import type { Embedder, RgbImage } from '../embedder';
+import type { Graph } from './graph';
+import { readSavedModel, SIGNATURE_KEY } from './savedmodel';
+import { SUBMISSION_FILES } from './submission';
+import { loadTfjsGraph, runTfjsGraph } from './tfjs-graph';
+
+export const MAX_DIM = 64;
+
+export interface VerifyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerifyReport {
+  zip: string;
+  ok: boolean;
+  checks: VerifyCheck[];
+  zipBytes: number;
+  parameters: number;
+  outputDim: number | null;
+  /** Wall time per image of the tfjs run (after a warm-up), by probe image. */
+  latencyMs: Record<string, number>;
+  /** tfjs backend that ran the graph (latencies depend on it). */
+  backend: string;
+}
+
+export interface VerifyOptions {
+  /** The training-side model; its embeddings of the probe images must match within `tolerance`. */
+  reference?: Embedder;
+  tolerance?: number;
+  /** Output key to check (default `embedding`; `embedding_norm` is checked too when present). */
+  output?: string;
+  /** Extra probe images (e.g. real photos) besides the synthetic ones. */
+  images?: { name: string; image: RgbImage }[];
+}
+
+/** Probe images covering what the scorer may feed: tiny, huge, grayscale-as-RGB, non-square. */
+export function probeImages(): { name: string; image: RgbImage }[] {
+  const make = (width: number, height: number, gray: boolean): RgbImage => {
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+      const v = (x * 7 + y * 13) % 256;
+      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = gray ? v : (v + 85 * c + ((x * y) % 31)) % 256;
+    }
+    return { data, width, height };
+  };
+  return [
+    { name: 'tiny 3x2', image: make(3, 2, false) },
+    { name: 'huge 1600x1200', image: make(1600, 1200, false) },
+    { name: 'grayscale-as-RGB 96x96', image: make(96, 96, true) },
+    { name: 'non-square 41x237', image: make(41, 237, false) },
+  ];
+}
+
+const CHUNK = 16 << 20;
+
+/** Streams the zip to `dir` (constant memory: a ViT-H submission is ~2.5 GB); returns entry names. */
+function extractZip(zipFile: string, dir: string): string[] {
+  const names: string[] = [];
+  let failure: Error | null = null;
+  const unzip = new Unzip((file) => {
+    names.push(file.name);
+    if (file.name.endsWith('/')) return;
+    const out = path.join(dir, file.name);
+    if (!path.resolve(out).startsWith(path.resolve(dir) + path.sep)) {
+      failure = new Error(`entry "${file.name}" escapes the extraction folder`);
+      return;
+    }
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const fd = fs.openSync(out, 'w');
+    file.ondata = (err, data, final) => {
+      if (err) failure ??= err;
+      else fs.writeSync(fd, data);
+      if (final || err) fs.closeSync(fd);
+    };
+    file.start();
+  });
+  unzip.register(UnzipInflate);
+  const fd = fs.openSync(zipFile, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(CHUNK, Math.max(size, 1)));
+    for (let pos = 0; pos < size; ) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      pos += n;
+      unzip.push(new Uint8Array(buf.subarray(0, n)), pos >= size);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (failure) throw failure;
+  return names;
+}
+
+function unzipToDir(zipFile: string, dir: string, checks: VerifyCheck[]): boolean {
+  let entries: string[];
+  try {
+    entries = extractZip(zipFile, dir);
+  } catch (e) {
+    checks.push({ name: 'zip', ok: false, detail: `${zipFile}: not a readable zip (${e instanceof Error ? e.message : String(e)})` });
+    return false;
+  }
+  const names = entries.filter((n) => !n.endsWith('/'));
+  if (names.length === 0) {
+    checks.push({ name: 'zip', ok: false, detail: `${zipFile}: not a zip, or an empty one (no entries found)` });
+    return false;
+  }
+  const missing = SUBMISSION_FILES.filter((f) => !names.includes(f));
+  if (missing.length) {
+    const nested = names.find((n) => n.endsWith('/saved_model.pb'));
+    const detail = nested
+      ? `saved_model.pb is inside the folder "${nested.slice(0, -'saved_model.pb'.length)}"; the scorer needs saved_model.pb and variables/ at the zip root`
+      : `missing at the zip root: ${missing.join(', ')} (zip holds: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''})`;
+    checks.push({ name: 'layout', ok: false, detail });
+    return false;
+  }
+  checks.push({ name: 'layout', ok: true, detail: `SavedModel at the zip root (${names.length} files)` });
+  return true;
+}
+
+function signatureChecks(graph: Graph, output: string, checks: VerifyCheck[]): number | null {
+  const inputs = Object.entries(graph.inputs);
+  const [key, spec] = inputs[0] ?? [];
+  const okInput = inputs.length === 1 && spec?.dtype === 'uint8' && spec.shape?.length === 4 && spec.shape[3] === 3 && spec.shape.slice(0, 3).every((d) => d === -1);
+  checks.push({ name: 'input', ok: okInput, detail: okInput ? `${key}: uint8 [-1,-1,-1,3]` : `expected one uint8 [-1,-1,-1,3] input (any batch and size), got ${inputs.map(([k, s]) => `${k}: ${s.dtype} [${s.shape ?? '?'}]`).join('; ') || 'none'}` });
+  const out = graph.outputs[output];
+  if (!out) {
+    checks.push({ name: 'output', ok: false, detail: `signature has no output "${output}" (outputs: ${Object.keys(graph.outputs).join(', ')})` });
+    return null;
+  }
+  const dim = out.shape?.[out.shape.length - 1] ?? -1;
+  const ok = out.dtype === 'float32' && dim > 0 && dim <= MAX_DIM;
+  checks.push({ name: 'output', ok, detail: ok ? `${output}: float32 [-1,${dim}]` : `${output}: declared ${out.dtype} [${out.shape ?? '?'}]; the scorer needs float32 embeddings of at most ${MAX_DIM} values (a wrong size scored 0.0)` });
+  return dim;
+}
+
+export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const output = opts.output ?? 'embedding';
+  const tolerance = opts.tolerance ?? 1e-4;
+  const checks: VerifyCheck[] = [];
+  const report: VerifyReport = { zip: zipFile, ok: false, checks, zipBytes: fs.statSync(zipFile).size, parameters: 0, outputDim: null, latencyMs: {}, backend: tf.getBackend() };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-verify-'));
+  try {
+    if (!unzipToDir(zipFile, dir, checks)) return report;
+    let graph: Graph;
+    try {
+      const loaded = readSavedModel(dir, SIGNATURE_KEY);
+      graph = loaded.graph;
+      report.parameters = loaded.checkpoint.reduce((s, v) => s + v.shape.reduce((a, b) => a * b, 1), 0);
+      checks.push({ name: 'saved_model', ok: true, detail: `saved_model.pb parses; ${loaded.checkpoint.length} variables restored with matching shapes and crc32c` });
+    } catch (e) {
+      checks.push({ name: 'saved_model', ok: false, detail: e instanceof Error ? e.message.replace(dir, '<zip>') : String(e) });
+      return report;
+    }
+    report.outputDim = signatureChecks(graph, output, checks);
+    if (report.outputDim === null) return report;
+    const keys = [output, ...Object.keys(graph.outputs).filter((k) => k !== output)];
+    const model = await loadTfjsGraph(graph);
+    try {
+      const probes = [...probeImages(), ...(opts.images ?? [])];
+      const ours: Float32Array[] = [];
+      // warm-up: the first run builds kernels and would inflate the first latency
+      runTfjsGraph(model, graph, { data: probes[0].image.data, shape: [1, probes[0].image.height, probes[0].image.width, 3] });
+      for (const { name, image } of probes) {
+        const t0 = performance.now();
+        const outs = runTfjsGraph(model, graph, { data: image.data, shape: [1, image.height, image.width, 3] });
+        report.latencyMs[name] = performance.now() - t0;
+        for (const k of keys) {
+          const v = outs[k];
+          const width = v.length;
+          const norm = Math.hypot(...v);
+          const problems = [
+            width > MAX_DIM ? `${width} values (more than ${MAX_DIM})` : '',
+            v.some((x) => !Number.isFinite(x)) ? 'non-finite values' : '',
+            Math.abs(norm - 1) > 1e-3 ? `L2 norm ${norm.toFixed(4)} (not unit-normalised)` : '',
+          ].filter(Boolean);
+          checks.push({ name: `run ${name} -> ${k}`, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : `${width} finite values, norm ${norm.toFixed(6)}` });
+        }
+        ours.push(outs[output]);
+      }
+      if (opts.reference) {
+        const ref = await opts.reference.embed(probes.map((p) => p.image));
+        let worst = 0;
+        ours.forEach((v, i) => v.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ref[i * v.length + j])))));
+        checks.push({ name: 'agreement', ok: worst <= tolerance, detail: `max |submission - ${opts.reference.name}| = ${worst.toExponential(2)} (tolerance ${tolerance})` });
+      }
+    } finally {
+      model.dispose();
+    }
+    report.ok = checks.every((c) => c.ok);
+    return report;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatVerifyReport(r: VerifyReport): string {
+  const lines = [
+    `${r.ok ? 'PASS' : 'FAIL'}  ${r.zip}`,
+    `size: ${(r.zipBytes / 2 ** 20).toFixed(2)} MiB, ${r.parameters.toLocaleString('en-US')} parameters, output width ${r.outputDim ?? '?'}`,
+    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`),
+    ...Object.entries(r.latencyMs).map(([k, v]) => `  latency ${k}: ${v.toFixed(1)} ms/image (tfjs ${r.backend} backend)`),
+  ];
+  return lines.join('\n');
+}

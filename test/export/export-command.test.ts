@@ -1,0 +1,66 @@
+/** @jest-environment ./test/export/ort-environment.js */
+/** `guie export` end to end: backbone + head from a training checkpoint -> SavedModel, ONNX, zip that verifies. */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { exportCommand, formatExportResult } from '../../lib/export/export-model';
+import { readSavedModel } from '../../lib/export/savedmodel';
+import { saveCheckpoint } from '../../lib/train/checkpoint';
+import { rng } from '../../lib/export/random-weights';
+import { createExportEmbedder, engineFromEnv } from '../../lib/export/onnx-embedder';
+
+let root: string;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-export-cmd-'));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function checkpointWithHead(inDim: number, dim: number): { dir: string; kernel: Float32Array } {
+  const r = rng(9);
+  const kernel = Float32Array.from({ length: inDim * dim }, () => r() - 0.5);
+  const tensors = new Map([
+    ['param/head.kernel', { shape: [inDim, dim], values: kernel }],
+    ['param/head.bias', { shape: [dim], values: new Float32Array(dim).fill(0.01) }],
+  ]);
+  const state = { step: 10, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 10 }, best: null, extra: {} };
+  const dir = saveCheckpoint(path.join(root, 'ckpts'), 'ckpt-000000010', state, tensors);
+  return { dir, kernel };
+}
+
+it('exports a ViT with the checkpoint head; the zip verifies and the SavedModel holds the checkpoint values', async () => {
+  const { dir, kernel } = checkpointWithHead(32, 64);
+  const out = path.join(root, 'out');
+  const { result, report } = await exportCommand({ backbone: 'test-tiny', out, checkpoint: dir, verify: true });
+  expect(report?.ok).toBe(true);
+  expect(formatExportResult(result)).toMatch(/SavedModel: .*\nONNX: .*\nsubmission: .*submission\.zip/);
+  const { graph } = readSavedModel(path.join(out, 'saved_model'));
+  const head = graph.nodes.find((n) => n.name === 'head.kernel')!;
+  expect(Array.from((head.attrs.value as { tensor: { data: Float32Array } }).tensor.data)).toEqual(Array.from(kernel));
+  expect(fs.existsSync(path.join(out, 'model.onnx'))).toBe(true);
+});
+
+it('names the checkpoint and the mismatch when the head does not fit the backbone', async () => {
+  const { dir } = checkpointWithHead(48, 64);
+  await expect(exportCommand({ backbone: 'test-tiny', out: path.join(root, 'bad'), checkpoint: dir })).rejects.toThrow(/ckpt-000000010: head.kernel is \[48,64\] but the backbone gives 32-d features/);
+});
+
+it('names the known backbones when the name is unknown', async () => {
+  await expect(exportCommand({ backbone: 'resnet-9000', out: path.join(root, 'x') })).rejects.toThrow(/unknown ViT config "resnet-9000" \(known: .*test-tiny/);
+});
+
+it('the engine switch gives the same embeddings from ONNX Runtime and from the SavedModel run by tfjs', async () => {
+  const out = path.join(root, 'engines');
+  await exportCommand({ backbone: 'test-tiny', out, resize: 'shortest_bicubic_crop' });
+  const pp = { imageSize: 32, mean: [0.48145466, 0.4578275, 0.40821073] as [number, number, number], std: [0.26862954, 0.26130258, 0.27577711] as [number, number, number], resize: 'shortest_bicubic_crop' as const };
+  const images = [{ data: new Uint8Array(40 * 25 * 3).map((_, i) => (i * 37) % 256), width: 40, height: 25 }];
+  const a = await createExportEmbedder(engineFromEnv({ GUIE_ENGINE: 'onnxruntime' }), { onnxFile: path.join(out, 'model.onnx') }, pp);
+  const b = await createExportEmbedder(engineFromEnv({ GUIE_ENGINE: 'tfjs' }), { savedModelDir: path.join(out, 'saved_model') }, pp);
+  const [va, vb] = [await a.embed(images), await b.embed(images)];
+  expect(va.length).toBe(64);
+  expect(va.reduce((m, v, i) => Math.max(m, Math.abs(v - vb[i])), 0)).toBeLessThan(1e-4);
+  a.dispose();
+  b.dispose();
+  expect(() => engineFromEnv({ GUIE_ENGINE: 'torch' })).toThrow(/GUIE_ENGINE="torch": choose onnxruntime or tfjs/);
+});
