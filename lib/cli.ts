@@ -5,6 +5,7 @@ import * as path from 'path';
 import { deviceReport, formatDeviceReport } from './device';
 import { listNotebooks, runNotebooks, NotebookError } from './notebooks';
 import { PROJECT_ROOT } from './util/paths';
+import { mainJobCommand } from './main-job';
 import { register as registerData } from './data/commands';
 import { register as registerModel } from './model/commands';
 import { register as registerTrain } from './train/commands';
@@ -22,6 +23,15 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }) => {
       const report = await deviceReport();
       console.log(opts.json ? JSON.stringify(report, null, 2) : formatDeviceReport(report));
+    });
+
+  program
+    .command('run')
+    .description('the main job on the bundled default: sample data -> backbone features -> head training -> evaluation -> export -> submission.zip -> verify -> jig report')
+    .option('--config <file>', 'JSON config (see lib/config.ts)')
+    .option('--out <dir>', 'run folder (default <paths.outputs>/run)')
+    .action(async (opts: { config?: string; out?: string }) => {
+      await mainJobCommand(opts);
     });
 
   program

@@ -49,16 +49,19 @@ export interface VerifyOptions {
   images?: { name: string; image: RgbImage }[];
 }
 
+/** A deterministic textured test image. */
+function patternImage(width: number, height: number, gray: boolean): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    const v = (x * 7 + y * 13) % 256;
+    for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = gray ? v : (v + 85 * c + ((x * y) % 31)) % 256;
+  }
+  return { data, width, height };
+}
+
 /** Probe images covering what the scorer may feed: tiny, huge, grayscale-as-RGB, non-square. */
 export function probeImages(): { name: string; image: RgbImage }[] {
-  const make = (width: number, height: number, gray: boolean): RgbImage => {
-    const data = new Uint8Array(width * height * 3);
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-      const v = (x * 7 + y * 13) % 256;
-      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = gray ? v : (v + 85 * c + ((x * y) % 31)) % 256;
-    }
-    return { data, width, height };
-  };
+  const make = patternImage;
   return [
     { name: 'tiny 3x2', image: make(3, 2, false) },
     { name: 'huge 1600x1200', image: make(1600, 1200, false) },
@@ -172,7 +175,11 @@ export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}
     const keys = [output, ...Object.keys(graph.outputs).filter((k) => k !== output)];
     const model = await loadTfjsGraph(graph);
     try {
-      const probes = [...probeImages(), ...(opts.images ?? [])];
+      const size = opts.reference?.preprocess.imageSize;
+      // agreement is judged at the model's input size, where the in-graph resize is the identity:
+      // other sizes go through TF's resize kernel vs the training side's sharp resize
+      const atModelSize = size ? [{ name: `model-size ${size}x${size}`, image: patternImage(size, size, false) }] : [];
+      const probes = [...probeImages(), ...atModelSize, ...(opts.images ?? [])];
       const ours: Float32Array[] = [];
       // warm-up: the first run builds kernels and would inflate the first latency
       runTfjsGraph(model, graph, { data: probes[0].image.data, shape: [1, probes[0].image.height, probes[0].image.width, 3] });
@@ -194,10 +201,11 @@ export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}
         ours.push(outs[output]);
       }
       if (opts.reference) {
-        const ref = await opts.reference.embed(probes.map((p) => p.image));
+        const same = probes.flatMap((p, i) => (p.image.width === size && p.image.height === size ? [i] : []));
+        const ref = await opts.reference.embed(same.map((i) => probes[i].image));
         let worst = 0;
-        ours.forEach((v, i) => v.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ref[i * v.length + j])))));
-        checks.push({ name: 'agreement', ok: worst <= tolerance, detail: `max |submission - ${opts.reference.name}| = ${worst.toExponential(2)} (tolerance ${tolerance})` });
+        same.forEach((pi, r) => ours[pi].forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ref[r * ours[pi].length + j])))));
+        checks.push({ name: 'agreement', ok: worst <= tolerance, detail: `max |submission - ${opts.reference.name}| = ${worst.toExponential(2)} over ${same.length} image(s) at the model's ${size}x${size} input (tolerance ${tolerance})` });
       }
     } finally {
       model.dispose();

@@ -8,7 +8,7 @@ import { normalizeRgb, resizeForModel } from '../data/image';
 import type { Embedder, RgbImage } from '../embedder';
 import { l2Normalize, type EmbeddingHead } from './heads';
 import type { Vit } from './vit';
-import { featureDim } from './vit-config';
+import { featureDim, type Preprocess } from './vit-config';
 
 export interface TfjsEmbedderOptions {
   name?: string;
@@ -16,14 +16,35 @@ export interface TfjsEmbedderOptions {
   batchSize?: number;
 }
 
+/** Any frozen feature extractor: normalised NHWC pixels -> [n, featureDim] features. */
+export interface FeatureExtractor {
+  name: string;
+  preprocess: Preprocess;
+  featureDim: number;
+  features(x: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
 /** `head` null embeds with the L2-normalised backbone features (zero-shot baselines). */
 export function createTfjsEmbedder(vit: Vit, head: EmbeddingHead | null, opts: TfjsEmbedderOptions = {}): Embedder {
-  const pp = vit.config.preprocess;
+  const backbone: FeatureExtractor = {
+    name: vit.config.name,
+    preprocess: vit.config.preprocess,
+    featureDim: featureDim(vit.config),
+    features: (x) => vit.forward(x, false),
+    dispose: () => vit.dispose(),
+  };
+  return createFeatureEmbedder(backbone, head, opts);
+}
+
+/** The Embedder for backbone features (+ head): resize per the backbone's preprocessing, normalise, forward, L2. */
+export function createFeatureEmbedder(backbone: FeatureExtractor, head: EmbeddingHead | null, opts: TfjsEmbedderOptions = {}): Embedder {
+  const pp = backbone.preprocess;
   const size = pp.imageSize;
-  const dim = head ? head.config.dim : featureDim(vit.config);
+  const dim = head ? head.config.dim : backbone.featureDim;
   const batchSize = opts.batchSize ?? 8;
   return {
-    name: opts.name ?? `tfjs:${vit.config.name}${head ? `+dense${dim}` : ''}`,
+    name: opts.name ?? `tfjs:${backbone.name}${head ? `+dense${dim}` : ''}`,
     dim,
     preprocess: pp,
     async embed(images: RgbImage[]): Promise<Float32Array> {
@@ -36,7 +57,7 @@ export function createTfjsEmbedder(vit: Vit, head: EmbeddingHead | null, opts: T
           normalizeRgb(img, pp, pixels, i * size * size * 3);
         }
         const y = tf.tidy(() => {
-          const feats = vit.forward(tf.tensor4d(pixels, [batch.length, size, size, 3]), false);
+          const feats = backbone.features(tf.tensor4d(pixels, [batch.length, size, size, 3]));
           return head ? head.forward(feats, false) : l2Normalize(feats);
         });
         out.set(await y.data(), start * dim);
@@ -45,7 +66,7 @@ export function createTfjsEmbedder(vit: Vit, head: EmbeddingHead | null, opts: T
       return out;
     },
     dispose(): void {
-      vit.dispose();
+      backbone.dispose();
       head?.dispose();
     },
   };

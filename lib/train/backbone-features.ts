@@ -34,14 +34,15 @@ export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Prom
   const total = await countRecords(opts.files);
   const offset = opts.labelOffset ?? 0;
   const pp = opts.backbone.preprocess;
-  const key = `${opts.backbone.name}|${pp.imageSize}|${pp.resize}|${opts.files.join(',')}|${offset}`;
+  const key = `${opts.backbone.name}|${pp.imageSize}|${pp.resize}|${opts.files.join(',')}|${offset}|file-order`;
   let stream: AsyncGenerator<Batch> | null = null;
   let pending: FeatureBatch = { features: new Float32Array(0), labels: new Int32Array(0), sources: [] };
   let position = 0;
   const dim = opts.backbone.featureDim;
 
   const pull = async (embed: boolean): Promise<void> => {
-    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, augment: null, epochs: 1, workers: opts.workers ?? 0 });
+    // file order, one shard at a time: cache row i is record i of the concatenated files (ids and solutions line up)
+    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, shuffleFiles: false, cycleLength: 1, augment: null, epochs: 1, workers: opts.workers ?? 0 });
     const next = await stream!.next();
     if (next.done) throw new Error(`${opts.files.join(', ')}: the pipeline ended at row ${position + pending.labels.length}, expected ${total} records (bad records skipped?)`);
     const b = next.value;

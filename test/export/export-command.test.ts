@@ -1,4 +1,3 @@
-/** @jest-environment ./test/export/ort-environment.js */
 /** `guie export` end to end: backbone + head from a training checkpoint -> SavedModel, ONNX, zip that verifies. */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';

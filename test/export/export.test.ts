@@ -1,4 +1,3 @@
-/** @jest-environment ./test/export/ort-environment.js */
 /** TensorBundle, SavedModel and ONNX writers without Python: round trips, corruption checks, ONNX Runtime vs tfjs. */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';

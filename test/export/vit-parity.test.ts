@@ -1,4 +1,3 @@
-/** @jest-environment ./test/export/ort-environment.js */
 /**
  * The export of lib/model's tfjs ViT + embedding head (weights via namedWeights()) against that
  * model's own tfjs embedder: the SavedModel read back from disk (run by tfjs's GraphDef executor)

@@ -1,7 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- */
-/**
  * End to end in a real browser: Debian's Chromium (never a downloaded one) driven by
  * playwright-core opens `guie serve` on the demo gallery, a query image is chosen through the
  * page's file input, and the picture it was cut from must be among the top-5 the page shows.

@@ -1,6 +1,3 @@
-/**
- * @jest-environment ./test/retrieval/ort-environment.js
- */
 /** Galleries from folders and TFRecords, the fingerprinted cache, and the demo embedder. */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -1,7 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- */
-/**
  * `guie jig`: searchFolder's answers and mP@5 against an independent brute-force computation in
  * this test, the self-contained report, and --model with a real exported ONNX file.
  */

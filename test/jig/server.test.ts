@@ -1,7 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- */
-/**
  * The jig's HTTP API on a real demo gallery over loopback: correct answers, and 4xx JSON (never a
  * crash) for oversized, non-image, truncated and huge-pixel uploads and for path-traversal URLs.
  */

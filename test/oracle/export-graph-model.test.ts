@@ -1,4 +1,3 @@
-/** @jest-environment ./test/export/ort-environment.js */
 /**
  * The offline backbones (nsfwjs' MobileNetV2-1.4, a tfjs graph model with fused ops; InceptionV3
  * mixed5, converted to a graph model by lib/model) joined

@@ -1,4 +1,3 @@
-/** @jest-environment ./test/export/ort-environment.js */
 /**
  * Oracle: our SavedModel and ONNX exports, run by the real runtimes, against the tfjs run of the
  * same graph and against an independent PyTorch reference (open_clip's VisionTransformer with

@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- *
  * ExactIndex top-k against FAISS IndexFlatIP (faiss-cpu, test/oracle/retrieval_faiss.py) on
  * random unit vectors: same ids in the same order (random floats have no ties), scores within
  * 1e-5 (float32 dot products of 64 terms summed in a different order).

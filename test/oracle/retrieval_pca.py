@@ -1,14 +1,10 @@
-"""scikit-learn PCA oracle for lib/viz/projection.ts pca2.
-
-argv: vectors.f32 dim
-stdout: one JSON line {points: [[x, y], ...], explained: [r1, r2]} (explained_variance_ratio_)
-"""
-import json
-import sys
-
+"""Oracle for lib/retrieval/pca.ts: scikit-learn's exact PCA (svd_solver='full') on the same matrix.
+stdin: JSON {x, n, d, k}; stdout: JSON {components (k x d), variances, mean}."""
+import json, sys
 import numpy as np
 from sklearn.decomposition import PCA
 
-x = np.fromfile(sys.argv[1], dtype="<f4").reshape(-1, int(sys.argv[2])).astype(np.float64)
-pca = PCA(n_components=2, svd_solver="full").fit(x)
-print(json.dumps({"points": pca.transform(x).tolist(), "explained": pca.explained_variance_ratio_.tolist()}))
+a = json.load(sys.stdin)
+x = np.asarray(a["x"], dtype=np.float64).reshape(a["n"], a["d"])
+p = PCA(n_components=a["k"], svd_solver="full").fit(x)
+print(json.dumps({"components": p.components_.tolist(), "variances": p.explained_variance_.tolist(), "mean": p.mean_.tolist()}))

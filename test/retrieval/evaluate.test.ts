@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- *
  * Evaluation end to end: embeddings -> index -> predictions -> report; `guie eval` through commander.
  */
 import * as fs from 'fs';

@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- *
  * The augmented gallery: layout, solution, and that an altered copy still finds its original.
  */
 import * as fs from 'fs';

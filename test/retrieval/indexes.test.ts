@@ -1,6 +1,4 @@
 /**
- * @jest-environment ./test/retrieval/ort-environment.js
- *
  * Exact and HNSW indexes: ties, persistence, bad input, HNSW recall against exact.
  */
 import * as fs from 'fs';

