@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/python-env.sh
 bash scripts/setup-tfjs-node.sh   # native TensorFlow backend from PyPI's wheel; falls back to wasm if it cannot
-npx tsc -p tsconfig.json
+npx tsc -p tsconfig.json                  # strict build of lib/ and bench/
+npx tsc -p tsconfig.test.json --noEmit    # the tests type-check too (jest itself only transpiles)
 npx jest --ci "$@"
 node dist/lib/cli.js notebooks

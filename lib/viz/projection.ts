@@ -4,6 +4,7 @@
  */
 import { UMAP } from 'umap-js';
 import type { PlotlyFigure } from './plotly';
+import { mulberry32 } from '../util/random';
 
 export interface Projection {
   /** n*2 row-major coordinates. */
@@ -92,17 +93,7 @@ export interface UmapOptions {
   seed?: number;
 }
 
-/** Seeded mulberry32: umap-js takes its randomness from here, so layouts are reproducible. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 export function umap2(vectors: Float32Array, dim: number, opts: UmapOptions = {}): Projection {
   const n = vectors.length / dim;

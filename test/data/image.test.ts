@@ -3,7 +3,7 @@ import { centerCropBox, decodeRgb, DEFAULT_MAX_PIXELS, ImageDecodeError, normali
 import { CLIP_MEAN, CLIP_STD, type Preprocess } from '../../lib/model/vit-config';
 import { jpeg, png } from './helpers';
 
-const solid = (channels: 3 | 4, background: sharp.Color, width = 8, height = 6) => sharp({ create: { width, height, channels, background } });
+const solid = (channels: 3 | 4, background: { r: number; g: number; b: number; alpha?: number }, width = 8, height = 6) => sharp({ create: { width, height, channels, background } });
 const pixel = (img: { data: Uint8Array }, i = 0) => Array.from(img.data.subarray(i * 3, i * 3 + 3));
 
 describe('decodeRgb: any input becomes 8-bit RGB', () => {

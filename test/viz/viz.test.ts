@@ -76,7 +76,7 @@ test('pairSimilarities: every pair once, split by label, values are dot products
 });
 
 test('metricsBarFigure carries the report numbers', () => {
-  const m = (o: Record<string, string[]>) => new Map(Object.entries(o));
+  const m = <T>(o: Record<string, T>) => new Map(Object.entries(o));
   const rep = retrievalMetrics(m({ a: ['x'], b: ['n'] }), m({ a: ['x'], b: ['y'] }), { domain: m({ a: 'cars', b: 'toys' }) });
   const fig = metricsBarFigure(rep);
   expect(fig.data[0].x).toEqual(['overall', 'cars', 'toys']);

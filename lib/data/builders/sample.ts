@@ -19,6 +19,7 @@ import { progress } from '../../util/progress';
 import { formatSolutionCsv, type Solution } from '../../retrieval/solution';
 import { DEFAULT_SCHEMA, encodeRecord, type RecordSchema } from '../schema';
 import { TfRecordWriter } from '../tfrecord';
+import { mulberry32 } from '../../util/random';
 
 /** Ranges the per-view augmentation draws from (uniform unless noted). */
 export interface ViewAugment {
@@ -145,14 +146,7 @@ const NEAR_DUPLICATE_BITS = 8;
 
 /** Small seeded PRNG (mulberry32), seeded from a string key: each view's draws do not depend on build order. */
 export function seededRandom(key: string): () => number {
-  let a = createHash('sha256').update(key).digest().readUInt32LE(0);
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(createHash('sha256').update(key).digest().readUInt32LE(0));
 }
 
 function shuffled<T>(items: readonly T[], rand: () => number): T[] {
