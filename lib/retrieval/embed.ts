@@ -11,13 +11,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
 import { decodeExample } from '../data/example';
 import { readTfRecords } from '../data/tfrecord';
 import type { Embedder, RgbImage } from '../embedder';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { progress, ProgressOptions } from '../util/progress';
 import { readF32 } from './exact-index';
+import { decodeRgb } from '../data/image';
+import { DEFAULT_SCHEMA } from '../data/schema';
 
 export interface ImageItem {
   id: string;
@@ -32,21 +33,6 @@ export interface ImageSource {
   items(): AsyncIterable<ImageItem>;
 }
 
-/** Decodes any image sharp reads to 8-bit RGB (alpha dropped, greyscale expanded). */
-export async function decodeRgb(input: string | Uint8Array, label: string): Promise<RgbImage> {
-  try {
-    const { data, info } = await sharp(input, { limitInputPixels: 1 << 28 })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-  } catch (e) {
-    throw new Error(`${label}: cannot decode image: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
 
@@ -69,24 +55,25 @@ export function folderSource(root: string): ImageSource {
     async *items() {
       for (const rel of files) {
         const file = path.join(root, rel);
-        yield { id: rel.split(path.sep).join('/'), decode: () => decodeRgb(file, file) };
+        yield { id: rel.split(path.sep).join('/'), decode: async () => decodeRgb(await fs.promises.readFile(file), { name: file }) };
       }
     },
   };
 }
 
 export interface TfRecordSourceOptions {
-  /** Feature with the encoded image bytes. */
+  /** Feature with the encoded image bytes (default: the project schema's, lib/data/schema). */
   imageKey?: string;
-  /** Feature with the id (bytes or int64); default: "<shard basename>:<record number>". */
+  /** Feature with the id (bytes or int64); default: the schema's id feature where a record has it, else "<shard basename>:<record number>". */
   idKey?: string;
 }
 
 /** Images inside TFRecord shards of tf.train.Example records, in shard order. */
 export function tfrecordSource(files: readonly string[], opts: TfRecordSourceOptions = {}): ImageSource {
-  const imageKey = opts.imageKey ?? 'image';
+  const imageKey = opts.imageKey ?? DEFAULT_SCHEMA.image;
+  const idKey = opts.idKey ?? DEFAULT_SCHEMA.id;
   return {
-    name: `tfrecord:${files.map((f) => path.resolve(f)).join(',')}:${imageKey}:${opts.idKey ?? ''}`,
+    name: `tfrecord:${files.map((f) => path.resolve(f)).join(',')}:${imageKey}:${idKey ?? ''}`,
     async *items() {
       for (const file of files) {
         let n = 0;
@@ -96,13 +83,13 @@ export function tfrecordSource(files: readonly string[], opts: TfRecordSourceOpt
           const img = ex[imageKey];
           if (!img || img.kind !== 'bytes' || img.value.length !== 1) throw new Error(`${label}: no single bytes feature "${imageKey}"`);
           let id = `${path.basename(file)}:${n}`;
-          if (opts.idKey) {
-            const f = ex[opts.idKey];
-            if (!f || f.value.length !== 1) throw new Error(`${label}: no single-valued feature "${opts.idKey}"`);
+          if (idKey && (opts.idKey || ex[idKey])) {
+            const f = ex[idKey];
+            if (!f || f.value.length !== 1) throw new Error(`${label}: no single-valued feature "${idKey}"`);
             id = f.kind === 'bytes' ? Buffer.from(f.value[0]).toString('utf8') : String(f.value[0]);
           }
           const bytes = img.value[0];
-          yield { id, decode: () => decodeRgb(bytes, label) };
+          yield { id, decode: () => decodeRgb(bytes, { name: label }) };
           n++;
         }
       }

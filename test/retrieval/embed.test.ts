@@ -115,7 +115,7 @@ test('TFRecord source: same vectors as the folder, ids from a feature; bad image
   const shard = path.join(root, 'shard-00000.tfrecord');
   writeTfRecords(shard, pngs.map((png, i) => encodeExample({ image: bytesFeature(png), id: bytesFeature(`img${i}`) })));
   const out = path.join(root, 'tfr');
-  await embedToDir(tfrecordSource([shard], { idKey: 'id' }), new ColourHistogramEmbedder(), out, { batchSize: 8, progress: 'silent' });
+  await embedToDir(tfrecordSource([shard], { imageKey: 'image', idKey: 'id' }), new ColourHistogramEmbedder(), out, { batchSize: 8, progress: 'silent' });
   const emb = readEmbeddings(out);
   expect(emb.ids.slice(0, 3)).toEqual(['img0', 'img1', 'img2']);
   const byFolder = readEmbeddings(path.join(root, 'full'));
@@ -124,9 +124,14 @@ test('TFRecord source: same vectors as the folder, ids from a feature; bad image
 
   const bad = path.join(root, 'bad.tfrecord');
   writeTfRecords(bad, [encodeExample({ image: bytesFeature(pngs[0]) }), encodeExample({ image: bytesFeature('not an image') })]);
-  await expect(embedToDir(tfrecordSource([bad]), new ColourHistogramEmbedder(), path.join(root, 'bad'), { progress: 'silent' })).rejects.toThrow(
+  await expect(embedToDir(tfrecordSource([bad], { imageKey: 'image' }), new ColourHistogramEmbedder(), path.join(root, 'bad'), { progress: 'silent' })).rejects.toThrow(
     /bad\.tfrecord: record 1: cannot decode image/,
   );
+  // the project's own schema (image/encoded, image/id) is the default
+  const own = path.join(root, 'own.tfrecord');
+  writeTfRecords(own, pngs.slice(0, 2).map((png, i) => encodeExample({ 'image/encoded': bytesFeature(png), 'image/id': bytesFeature(`own${i}`) })));
+  await embedToDir(tfrecordSource([own]), new ColourHistogramEmbedder(), path.join(root, 'own'), { progress: 'silent' });
+  expect(readEmbeddings(path.join(root, 'own')).ids).toEqual(['own0', 'own1']);
 });
 
 test('writeEmbeddings/readEmbeddings round-trip and reject a length mismatch', () => {
