@@ -8,5 +8,15 @@ bash scripts/setup-tfjs-node.sh   # native TensorFlow backend from PyPI's wheel;
 tsc=node_modules/typescript/bin/tsc
 node $tsc -p tsconfig.json                  # strict build of lib/ and bench/
 node $tsc -p tsconfig.test.json --noEmit    # the tests type-check too (jest itself only transpiles)
-npx jest --ci "$@"
-node dist/lib/cli.js notebooks
+mkdir -p outputs
+jest_status=0; nb_status=0
+npx jest --ci --json --outputFile=outputs/jest-results.json "$@" || jest_status=$?
+node dist/lib/cli.js notebooks || nb_status=$?
+# one closing line CI can read: jest tests plus the notebook run (each notebook counts as one test)
+node -e '
+const r = require("./outputs/jest-results.json");
+const nb = require("fs").readdirSync("notebooks").filter((f) => f.endsWith(".ipynb")).length;
+const nbOk = process.argv[1] === "0";
+console.log(`tests: ${r.numPassedTests + (nbOk ? nb : 0)} passed, ${r.numFailedTests + (nbOk ? 0 : 1)} failed`);
+' "$nb_status"
+[ "$jest_status" = 0 ] && [ "$nb_status" = 0 ]
