@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { replaceDirAtomic } from '../util/atomic';
+import { PROJECT_ROOT } from '../util/paths';
+import type { Config } from '../config';
 import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { getVitConfig } from '../model/vit-config';
@@ -130,6 +132,23 @@ export async function buildExportGraph(o: Omit<ExportCommandOptions, 'out' | 'on
   }
   const preprocess: Preprocess = { ...cfg.preprocess, resize: o.resize ?? 'bilinear' };
   return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess };
+}
+
+/** Where notebook 03 leaves its best head checkpoint (DEBUG run). */
+export function notebookCheckpoint(config: Config): string {
+  return path.resolve(PROJECT_ROOT, config.paths.outputs, 'train-debug', 'checkpoints', 'best');
+}
+
+/**
+ * What notebooks 05-07 export: the default backbone with the head notebook 03 trained (a seeded
+ * random head until 03 has run), or a CLIP ViT config with random weights when `vit` is given.
+ */
+export async function notebookExportGraph(config: Config, vit?: string): Promise<{ graph: Graph; preprocess: Preprocess; source: string }> {
+  if (vit) return { ...(await buildExportGraph({ backbone: vit })), source: `${vit} (random weights)` };
+  const ckpt = notebookCheckpoint(config);
+  const trained = fs.existsSync(path.join(ckpt, 'state.json'));
+  const built = await buildExportGraph({ backbone: config.backbone, checkpoint: trained ? ckpt : undefined });
+  return { ...built, source: `${config.backbone} + ${trained ? `head trained in notebook 03 (${path.relative(PROJECT_ROOT, ckpt)})` : 'random head (run notebook 03 first)'}` };
 }
 
 export async function exportCommand(o: ExportCommandOptions): Promise<{ result: ExportResult; report?: VerifyReport }> {
