@@ -23,6 +23,39 @@ export interface MarginConfig {
   easyMargin?: boolean;
 }
 
+/**
+ * s·cos with each row's target-class cosine replaced by its margin version φ: ArcFace cos(θ+m)
+ * (with insightface's fallback cos θ − m·sin m beyond θ+m > π, or easy_margin), or CosFace cos θ − m.
+ * `margins` holds one m per class (dynamic margins) or a single m for all. Shared by MarginHead and
+ * the training model (lib/train/model.ts).
+ */
+export function marginLogits(
+  cos: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  o: { kind: 'arcface' | 'cosface'; s: number; margins: tf.Tensor1D | number; easyMargin?: boolean },
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(labels, cos.shape[1]).toFloat();
+    const cosT = tf.sum(tf.mul(cos, onehot), -1); // [B]
+    const m = typeof o.margins === 'number' ? tf.fill([labels.shape[0]], o.margins) : tf.gather(o.margins, labels);
+    let phiT: tf.Tensor;
+    if (o.kind === 'cosface') {
+      phiT = tf.sub(cosT, m);
+    } else {
+      // cos(θ+m) = cos θ cos m − sin θ sin m; clamp keeps the sqrt's gradient finite at |cos| = 1
+      const sinT = tf.sqrt(tf.clipByValue(tf.sub(1, tf.square(cosT)), 1e-12, 1));
+      const phi = tf.sub(tf.mul(cosT, tf.cos(m)), tf.mul(sinT, tf.sin(m)));
+      // beyond θ+m > π, cos(θ+m) stops decreasing: insightface falls back to cos θ − m·sin m.
+      // tf.step (x > 0 ? 1 : 0) picks the branch; unlike tf.greater it has a (zero) gradient.
+      const usePhi = o.easyMargin ? tf.step(cosT) : tf.step(tf.sub(cosT, tf.cos(tf.sub(Math.PI, m))));
+      const fallback = o.easyMargin ? cosT : tf.sub(cosT, tf.mul(tf.sin(tf.sub(Math.PI, m)), m));
+      phiT = tf.add(tf.mul(usePhi, phi), tf.mul(tf.sub(1, usePhi), fallback));
+    }
+    const delta = tf.sub(phiT, cosT).expandDims(1);
+    return tf.mul(tf.add(cos, tf.mul(onehot, delta)), o.s) as tf.Tensor2D;
+  });
+}
+
 export class MarginHead {
   readonly config: Required<MarginConfig>;
   /** Class centres [numClasses·k, dim] (insightface layout: out_features x in_features); row c·k+j is centre j of class c. */
@@ -74,26 +107,8 @@ export class MarginHead {
   /** Training logits: s·cos with the margin applied to each row's target class. */
   forward(x: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor2D {
     return tf.tidy(() => {
-      const { kind, s, easyMargin, numClasses } = this.config;
-      const cos = this.cosine(x);
-      const onehot = tf.oneHot(labels, numClasses).toFloat();
-      const cosT = tf.sum(tf.mul(cos, onehot), -1); // [B]
-      const m = tf.gather(this.margins, labels);
-      let phiT: tf.Tensor;
-      if (kind === 'cosface') {
-        phiT = tf.sub(cosT, m);
-      } else {
-        // cos(θ+m) = cos θ cos m − sin θ sin m; clamp keeps the sqrt's gradient finite at |cos| = 1
-        const sinT = tf.sqrt(tf.clipByValue(tf.sub(1, tf.square(cosT)), 1e-12, 1));
-        const phi = tf.sub(tf.mul(cosT, tf.cos(m)), tf.mul(sinT, tf.sin(m)));
-        // beyond θ+m > π, cos(θ+m) stops decreasing: insightface falls back to cos θ − m·sin m.
-        // tf.step (x > 0 ? 1 : 0) picks the branch; unlike tf.greater it has a (zero) gradient.
-        const usePhi = easyMargin ? tf.step(cosT) : tf.step(tf.sub(cosT, tf.cos(tf.sub(Math.PI, m))));
-        const fallback = easyMargin ? cosT : tf.sub(cosT, tf.mul(tf.sin(tf.sub(Math.PI, m)), m));
-        phiT = tf.add(tf.mul(usePhi, phi), tf.mul(tf.sub(1, usePhi), fallback));
-      }
-      const delta = tf.sub(phiT, cosT).expandDims(1);
-      return tf.mul(tf.add(cos, tf.mul(onehot, delta)), s) as tf.Tensor2D;
+      const { kind, s, easyMargin } = this.config;
+      return marginLogits(this.cosine(x), labels, { kind, s, margins: this.margins, easyMargin });
     });
   }
 

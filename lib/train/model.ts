@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EmbeddingHead, l2Normalize } from '../model/heads';
 import { softmaxCrossEntropy } from '../model/loss';
+import { marginLogits } from '../model/margins';
 import type { Param } from './optim';
 import { Rng } from './rng';
 
@@ -50,37 +51,6 @@ export function glorotUniform(rng: Rng, rows: number, cols: number): Float32Arra
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < out.length; i++) out[i] = (rng.float() * 2 - 1) * limit;
   return out;
-}
-
-/** 1 where x > 0 else 0, with a zero gradient (tfjs has no gradient for Greater, which tf.where would need). */
-const stepMask = tf.customGrad((...inputs) => {
-  const x = inputs[0] as tf.Tensor;
-  return { value: tf.cast(tf.greater(x, 0), 'float32'), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-});
-
-/**
- * Margin logits s·(onehot·φ(cosθ) + (1-onehot)·cosθ), same formulas as model/margins.ts
- * (MarginHead.forward); written here with a gradient-free step mask because MarginHead's
- * tf.where(tf.greater(...)) on a variable-dependent cosine has no gradient in tfjs 4.22.
- */
-export function marginLogits(cos: tf.Tensor2D, labels: tf.Tensor1D, kind: MarginKind, scale: number, margin: number | tf.Tensor1D): tf.Tensor2D {
-  const onehot = tf.oneHot(labels, cos.shape[1]).toFloat();
-  const m = typeof margin === 'number' ? tf.scalar(margin) : tf.gather(margin, labels).expandDims(1);
-  let phi: tf.Tensor;
-  if (kind === 'cosface') {
-    phi = tf.sub(cos, m);
-  } else {
-    // insightface ArcFace (easy_margin=False): cos(θ+m) where θ+m < π, else cosθ - m·sin(m)
-    const c = tf.clipByValue(cos, -1 + 1e-7, 1 - 1e-7);
-    const sin = tf.sqrt(tf.sub(1, tf.square(c)));
-    const cosM = tf.cos(m);
-    const sinM = tf.sin(m);
-    const arc = tf.sub(tf.mul(c, cosM), tf.mul(sin, sinM));
-    const th = tf.neg(cosM); // cos(π - m)
-    const mask = stepMask(tf.sub(c, th)); // 1 where θ + m < π
-    phi = tf.add(tf.mul(mask, arc), tf.mul(tf.sub(1, mask), tf.sub(c, tf.mul(sinM, m))));
-  }
-  return tf.mul(tf.add(tf.mul(onehot, phi), tf.mul(tf.sub(1, onehot), cos)), scale) as tf.Tensor2D;
 }
 
 /** Dropout with an inverted-scale mask drawn from the Rng (tf.dropout's seed cannot be checkpointed). */
@@ -138,7 +108,7 @@ export function createModel(cfg: HeadConfig, weights: HeadWeights, backbone?: Ba
         const e = project(f);
         let cos: tf.Tensor2D = tf.matMul(e, l2Normalize(marginW), false, true);
         if (k > 1) cos = tf.max(cos.reshape([-1, cfg.numClasses, k]), -1) as tf.Tensor2D;
-        const logits = marginLogits(cos, labels, cfg.margin, cfg.scale, margins);
+        const logits = marginLogits(cos, labels, { kind: cfg.margin, s: cfg.scale, margins });
         return softmaxCrossEntropy(logits, labels, cfg.labelSmoothing ?? 0);
       });
     },
