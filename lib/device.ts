@@ -35,7 +35,6 @@ export interface BackendChoice {
 /** `require` kept dynamic so a missing optional package is a reason, not a crash at import time. */
 function requireOptional(pkg: string): void {
   if (pkg.startsWith('@tensorflow/tfjs-node')) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // libtensorflow's C++ INFO lines drown the report
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(pkg);
 }
 
