@@ -14,19 +14,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { ExactIndex } from '../lib/retrieval/exact-index';
 import { l2Normalize } from '../lib/retrieval/vector-index';
 import { PROJECT_ROOT } from '../lib/util/paths';
+import { arg, gaussian } from './common';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-function gaussian(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
 
 async function timeBest(runs: number, f: () => Promise<unknown>): Promise<number> {
   let best = Infinity;

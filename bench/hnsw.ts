@@ -8,19 +8,8 @@
 import * as os from 'os';
 import { ExactIndex } from '../lib/retrieval/exact-index';
 import { HnswIndex, recallAgainst } from '../lib/retrieval/hnsw-index';
+import { arg, gaussian } from './common';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-function gaussian(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
 
 /** n points around n/perCluster random centres, noise scale `spread`. */
 function clustered(n: number, dim: number, perCluster: number, spread: number, seed: number, centres: Float32Array): Float32Array {
