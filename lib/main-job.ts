@@ -60,10 +60,10 @@ export interface MainJobResult {
 }
 
 /** Rows of a feature cache whose label passes `keep`, as the training loop's Dataset. */
-function subsetDataset(cache: FeatureCache, keep: (label: number) => boolean, relabel: Map<number, number>): Dataset {
+function subsetDataset(cache: FeatureCache, keep: (label: number) => boolean): Dataset {
   const rows: number[] = [];
   for (let i = 0; i < cache.count; i++) if (keep(cache.labels[i])) rows.push(i);
-  const labels = Int32Array.from(rows, (r) => relabel.get(cache.labels[r]) ?? cache.labels[r]);
+  const labels = Int32Array.from(rows, (r) => cache.labels[r]);
   return {
     size: rows.length,
     labels,
@@ -185,8 +185,9 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
     const classes = sample.splits.train.labels;
     const valClasses = Math.max(2, Math.round(classes * (opts.valClassFraction ?? 0.1)));
     const isVal = (l: number) => l >= classes - valClasses;
-    const trainSet = subsetDataset(caches.train, (l) => !isVal(l), new Map());
-    const valSet = subsetDataset(caches.train, isVal, new Map());
+    // training classes keep labels 0..classes-valClasses-1; validation only needs labels to be distinct
+    const trainSet = subsetDataset(caches.train, (l) => !isVal(l));
+    const valSet = subsetDataset(caches.train, isVal);
     const head: HeadConfig = {
       inputDim: dim,
       embeddingDim: config.embeddingDim,
