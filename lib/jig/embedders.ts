@@ -1,12 +1,14 @@
 /**
  * `--model` for the jig: "demo" (default) is the training-free DemoEmbedder; a path ending in
- * .onnx is an exported model run by ONNX Runtime (lib/export). The returned fingerprint names the
- * model's bytes so a gallery cache never outlives a changed model file.
+ * .onnx is an exported model run by ONNX Runtime (lib/export), or by tfjs over the SavedModel
+ * exported beside it when GUIE_ENGINE=tfjs. The returned fingerprint names the model's bytes and
+ * the engine, so a gallery cache never outlives a changed model file.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import type { Embedder } from '../embedder';
-import { OnnxEmbedder } from '../export/onnx-embedder';
+import * as path from 'path';
+import { createExportEmbedder, engineFromEnv } from '../export/onnx-embedder';
 import { CLIP_MEAN, CLIP_STD } from '../model/vit-config';
 import { DemoEmbedder } from './demo-embedder';
 
@@ -26,6 +28,9 @@ export async function loadJigModel(spec = 'demo', imageSize = 224): Promise<JigM
   }
   if (!/\.onnx$/i.test(spec)) throw new Error(`--model ${spec}: expected "demo" or an exported .onnx file`);
   if (!fs.existsSync(spec)) throw new Error(`--model ${spec}: no such file`);
-  const embedder = await OnnxEmbedder.create(spec, { imageSize, mean: CLIP_MEAN, std: CLIP_STD, resize: 'bilinear' });
-  return { embedder, fingerprint: `onnx:${createHash('sha256').update(fs.readFileSync(spec)).digest('hex')}` };
+  const engine = engineFromEnv();
+  const savedModelDir = path.join(path.dirname(spec), 'saved_model'); // `guie export` writes both side by side
+  if (engine === 'tfjs' && !fs.existsSync(path.join(savedModelDir, 'saved_model.pb'))) throw new Error(`GUIE_ENGINE=tfjs: no SavedModel beside ${spec} (expected ${savedModelDir})`);
+  const embedder = await createExportEmbedder(engine, { onnxFile: spec, savedModelDir }, { imageSize, mean: CLIP_MEAN, std: CLIP_STD, resize: 'bilinear' });
+  return { embedder, fingerprint: `${engine}:${createHash('sha256').update(fs.readFileSync(spec)).digest('hex')}` };
 }

@@ -13,6 +13,9 @@ import { listImageFolder } from '../../lib/jig/gallery';
 import { jigReportHtml } from '../../lib/jig/report';
 import { searchFolder } from '../../lib/jig/search';
 import { randomClipWeights } from '../../lib/export/random-weights';
+import { exportModel } from '../../lib/export/export-model';
+import { loadJigModel } from '../../lib/jig/embedders';
+import { decodeForEmbedder } from '../../lib/jig/image';
 import { disposeFixture, makeFixture, type Fixture } from './fixture';
 
 let fx: Fixture;
@@ -105,6 +108,32 @@ test('jigCommand with an exported ONNX model: report written, vectors are that m
   lines.length = 0;
   await jigCommand(opts, (s) => lines.push(s));
   expect(lines.join('\n')).toMatch(/gallery: 45 images \(cached index\)/);
+});
+
+test('GUIE_ENGINE=tfjs runs the SavedModel exported beside the ONNX file, with the same vectors', async () => {
+  const cfg = getVitConfig('test-tiny');
+  const dir = path.join(fx.root, 'engine');
+  await exportModel(clipInferenceGraph(cfg, randomClipWeights(cfg)), dir, { zip: false });
+  const onnxFile = path.join(dir, 'model.onnx');
+  const images = [(await decodeForEmbedder(fs.readFileSync(fx.queries[0].file), { ...cfg.preprocess, resize: 'bilinear' })).rgb];
+  const viaOrt = await loadJigModel(onnxFile, cfg.imageSize);
+  const before = process.env.GUIE_ENGINE;
+  process.env.GUIE_ENGINE = 'tfjs';
+  try {
+    const viaTfjs = await loadJigModel(onnxFile, cfg.imageSize);
+    expect(viaTfjs.fingerprint).toMatch(/^tfjs:/);
+    expect(viaOrt.fingerprint).toMatch(/^onnxruntime:/);
+    const a = await viaOrt.embedder.embed(images);
+    const b = await viaTfjs.embedder.embed(images);
+    expect(a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0)).toBeLessThan(1e-4);
+    viaTfjs.embedder.dispose();
+    fs.rmSync(path.join(dir, 'saved_model'), { recursive: true });
+    await expect(loadJigModel(onnxFile, cfg.imageSize)).rejects.toThrow(/GUIE_ENGINE=tfjs: no SavedModel beside/);
+  } finally {
+    if (before === undefined) delete process.env.GUIE_ENGINE;
+    else process.env.GUIE_ENGINE = before;
+    viaOrt.embedder.dispose();
+  }
 });
 
 test('bad --model and missing --queries are clear errors', async () => {
