@@ -14,7 +14,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { ExactIndex } from '../lib/retrieval/exact-index';
 import { l2Normalize } from '../lib/retrieval/vector-index';
 import { PROJECT_ROOT } from '../lib/util/paths';
-import { arg, gaussian } from './common';
+import { arg } from './common';
+import { gaussian } from '../lib/util/random';
 
 
 async function timeBest(runs: number, f: () => Promise<unknown>): Promise<number> {

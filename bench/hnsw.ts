@@ -8,7 +8,8 @@
 import * as os from 'os';
 import { ExactIndex } from '../lib/retrieval/exact-index';
 import { HnswIndex, recallAgainst } from '../lib/retrieval/hnsw-index';
-import { arg, gaussian } from './common';
+import { arg } from './common';
+import { gaussian } from '../lib/util/random';
 
 
 /** n points around n/perCluster random centres, noise scale `spread`. */

@@ -14,7 +14,7 @@ import * as path from 'path';
 import { decodeExample } from '../data/example';
 import { readTfRecords } from '../data/tfrecord';
 import type { Embedder, RgbImage } from '../embedder';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { writeFileAtomic, writeJsonAtomic, writeFileSynced } from '../util/atomic';
 import { progress, ProgressOptions } from '../util/progress';
 import { readF32 } from './exact-index';
 import { decodeRgb } from '../data/image';
@@ -143,15 +143,6 @@ function rollBack(dir: string, state: EmbedState): string[] {
   return ids;
 }
 
-function appendSync(file: string, data: Uint8Array): void {
-  const fd = fs.openSync(file, 'a');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** Embeds every image of `source` into `outDir`, resuming a partial run of the same source and model. */
 export async function embedToDir(source: ImageSource, embedder: Embedder, outDir: string, opts: EmbedOptions = {}): Promise<EmbedState> {
@@ -180,8 +171,8 @@ export async function embedToDir(source: ImageSource, embedder: Embedder, outDir
     const images = await Promise.all(batch.map((b) => b.decode()));
     const vectors = await embedder.embed(images);
     if (vectors.length !== batch.length * s.dim) throw new Error(`embedder ${embedder.name} returned ${vectors.length} floats for ${batch.length} images of dim ${s.dim}`);
-    appendSync(path.join(outDir, VECTORS), new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength));
-    appendSync(path.join(outDir, IDS), Buffer.from(batch.map((b) => b.id).join('\n') + '\n'));
+    writeFileSynced(path.join(outDir, VECTORS), new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength), 'a');
+    writeFileSynced(path.join(outDir, IDS), batch.map((b) => b.id).join('\n') + '\n', 'a');
     s.done += batch.length;
     writeJsonAtomic(path.join(outDir, STATE), s);
     bar.update(s.done);

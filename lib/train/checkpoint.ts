@@ -9,6 +9,7 @@ import { crc32c } from '@node-rs/crc32';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { RngState } from './rng';
+import { writeFileSynced } from '../util/atomic';
 
 const FORMAT = 'guie-train-checkpoint';
 const NAME = /^ckpt-(\d{9})$/;
@@ -49,15 +50,6 @@ interface StateFile extends CheckpointState {
   crc32c: number;
 }
 
-function writeSynced(file: string, data: Uint8Array | string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -89,8 +81,8 @@ export function saveCheckpoint(root: string, name: string, state: CheckpointStat
   const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
-  writeSynced(path.join(tmp, 'tensors.bin'), bin);
-  writeSynced(path.join(tmp, 'state.json'), JSON.stringify(file, null, 1) + '\n');
+  writeFileSynced(path.join(tmp, 'tensors.bin'), bin);
+  writeFileSynced(path.join(tmp, 'state.json'), JSON.stringify(file, null, 1) + '\n');
   fsyncDir(tmp);
   // rename() cannot replace a non-empty directory: move the old one aside first
   const old = path.join(root, `.${name}.old-${process.pid}`);

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic, writeFileSynced } from '../util/atomic';
 import { progress } from '../util/progress';
 import type { Dataset } from './loop';
 
@@ -67,15 +67,6 @@ function readMeta(dir: string): FeatureCacheMeta | null {
   return m as FeatureCacheMeta;
 }
 
-function appendSynced(file: string, bytes: Uint8Array): void {
-  const fd = fs.openSync(file, 'a');
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function bytesOf(a: Float32Array | Int32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -118,9 +109,9 @@ export async function buildFeatureCache(opts: BuildCacheOptions): Promise<Featur
       if (i < 0) i = names.push(s) - 1;
       return i;
     });
-    appendSynced(path.join(opts.dir, FILES.features), bytesOf(b.features));
-    appendSynced(path.join(opts.dir, FILES.labels), bytesOf(b.labels));
-    appendSynced(path.join(opts.dir, FILES.sources), bytesOf(src));
+    writeFileSynced(path.join(opts.dir, FILES.features), bytesOf(b.features), 'a');
+    writeFileSynced(path.join(opts.dir, FILES.labels), bytesOf(b.labels), 'a');
+    writeFileSynced(path.join(opts.dir, FILES.sources), bytesOf(src), 'a');
     meta = { ...meta, done: meta.done + n, sourceNames: names };
     writeJsonAtomic(path.join(opts.dir, 'meta.json'), meta);
     const rate = (meta.done - startDone) / Math.max(1e-3, (Date.now() - t0) / 1000);

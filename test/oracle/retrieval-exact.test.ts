@@ -9,7 +9,7 @@ import * as path from 'path';
 import { runPythonJson } from './python';
 import { ExactIndex } from '../../lib/retrieval/exact-index';
 import { l2Normalize } from '../../lib/retrieval/vector-index';
-import { gaussian } from '../retrieval/random';
+import { gaussian } from '../../lib/util/random';
 
 const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 

@@ -13,7 +13,7 @@ import { buildIndex, evaluateEmbeddings, evaluateImages, EvalReport } from '../.
 import { calibratedPrecision } from '../../lib/retrieval/metrics';
 import { Solution, writeSolutionCsv } from '../../lib/retrieval/solution';
 import { l2Normalize } from '../../lib/retrieval/vector-index';
-import { gaussian } from './random';
+import { gaussian } from '../../lib/util/random';
 
 const dim = 16;
 let tmp: string;

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { ExactIndex } from '../../lib/retrieval/exact-index';
 import { HnswIndex, recallAgainst } from '../../lib/retrieval/hnsw-index';
 import { l2Normalize, neighbourIds } from '../../lib/retrieval/vector-index';
-import { gaussian } from './random';
+import { gaussian } from '../../lib/util/random';
 
 let tmp: string;
 beforeAll(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-index-'))));

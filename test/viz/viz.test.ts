@@ -6,7 +6,7 @@ import { metricsBarFigure, pairSimilarities, similarityHistogramFigure } from '.
 import { projectionFigure, symmetricEigen, umap2 } from '../../lib/viz/projection';
 import { retrievalMetrics } from '../../lib/retrieval/metrics';
 import { l2Normalize } from '../../lib/retrieval/vector-index';
-import { gaussian } from '../retrieval/random';
+import { gaussian } from '../../lib/util/random';
 
 const dim = 16;
 function clusters(perClass: number, classes: number, spread: number) {
