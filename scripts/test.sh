@@ -4,10 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/python-env.sh
 bash scripts/setup-tfjs-node.sh   # native TensorFlow backend from PyPI's wheel; falls back to wasm if it cannot
+npm run build --silent                      # WebAssembly resampler + strict build of lib/ and bench/
 # our TypeScript, not tslab's bundled 5.0 (both install a `tsc` bin; npm ci may link either)
-tsc=node_modules/typescript/bin/tsc
-node $tsc -p tsconfig.json                  # strict build of lib/ and bench/
-node $tsc -p tsconfig.test.json --noEmit    # the tests type-check too (jest itself only transpiles)
+node node_modules/typescript/bin/tsc -p tsconfig.test.json --noEmit    # the tests type-check too (jest itself only transpiles)
 mkdir -p outputs
 jest_status=0; nb_status=0
 npx jest --ci --json --outputFile=outputs/jest-results.json "$@" || jest_status=$?

@@ -1,11 +1,14 @@
 /**
  * Training augmentations used by the GUIE winners: random resized crop, horizontal flip, colour
  * jitter, JPEG re-compression, cutout. Parameters are sampled from a per-sample seed (pure), then
- * applied (sharp + a few pixel loops), so results never depend on which worker ran a sample.
+ * applied with integer arithmetic (Pillow's bicubic in WebAssembly, libjpeg-turbo, pixel loops),
+ * so results never depend on which worker or machine ran a sample.
  */
 import type { Preprocess } from '../model/vit-config';
-import { cropResizeRgb, decodeCropResize, decodeRgb, imageSize, type Box, type DecodeOptions, type RgbImage } from './image';
-import sharp from 'sharp';
+import { decodeRgb, decodeRgbFast, encodeJpeg, type Box, type DecodeOptions, type RgbImage } from './image';
+import { decodeJpegTurbo, encodeJpegTurbo } from './jpeg';
+import { cropResizeBicubic } from './resample';
+import { align16, heap, pixelKernels } from './wasm';
 import { mulberry32, type Rng } from '../util/random';
 
 export interface AugmentConfig {
@@ -108,44 +111,17 @@ export function sampleAugment(seed: number, cfg: AugmentConfig, width: number, h
 }
 
 /**
- * torchvision adjust_brightness / adjust_contrast / adjust_saturation, in that order, in place.
- * Brightness and contrast act per value, so they are 256-entry tables; only saturation mixes channels.
+ * torchvision adjust_brightness / adjust_contrast / adjust_saturation, in that order, in place
+ * (lib/data/wasm/jitter.ts). Contrast blends towards the mean gray of the brightness-adjusted image.
  */
 export function colorJitter(img: RgbImage, j: { brightness: number; contrast: number; saturation: number }): void {
-  const d = img.data;
-  const n = d.length;
-  const { brightness: bf, contrast: cf, saturation: sf } = j;
-  const bright = new Float64Array(256);
-  for (let v = 0; v < 256; v++) bright[v] = Math.min(255, v * bf);
-  // Contrast blends towards the mean gray of the brightness-adjusted image: from per-channel histograms.
-  const hist = new Float64Array(768);
-  for (let i = 0; i < n; i += 3) {
-    hist[d[i]] += 1;
-    hist[256 + d[i + 1]] += 1;
-    hist[512 + d[i + 2]] += 1;
-  }
-  let graySum = 0;
-  for (let v = 0; v < 256; v++) graySum += (0.299 * hist[v] + 0.587 * hist[256 + v] + 0.114 * hist[512 + v]) * bright[v];
-  const shift = (1 - cf) * (graySum / (n / 3));
-  const lut = new Float64Array(256);
-  for (let v = 0; v < 256; v++) {
-    const x = cf * bright[v] + shift;
-    lut[v] = x < 0 ? 0 : x > 255 ? 255 : x;
-  }
-  const keep = 1 - sf;
-  for (let i = 0; i < n; i += 3) {
-    const r = lut[d[i]];
-    const g = lut[d[i + 1]];
-    const b = lut[d[i + 2]];
-    const gray = keep * (0.299 * r + 0.587 * g + 0.114 * b);
-    const r2 = sf * r + gray;
-    const g2 = sf * g + gray;
-    const b2 = sf * b + gray;
-    // Round half up, clamp (a Uint8Array store would truncate).
-    d[i] = r2 <= 0 ? 0 : r2 >= 255 ? 255 : (r2 + 0.5) | 0;
-    d[i + 1] = g2 <= 0 ? 0 : g2 >= 255 ? 255 : (g2 + 0.5) | 0;
-    d[i + 2] = b2 <= 0 ? 0 : b2 >= 255 ? 255 : (b2 + 0.5) | 0;
-  }
+  const k = pixelKernels();
+  const data = align16(k.heapBase());
+  const scratch = align16(data + img.data.length);
+  const mem = heap(k, scratch + k.jitterScratchBytes());
+  mem.set(img.data, data);
+  k.colorJitter(data, img.width * img.height, j.brightness, j.contrast, j.saturation, scratch);
+  img.data.set(mem.subarray(data, data + img.data.length));
 }
 
 /** Fills a box with one colour, in place. */
@@ -160,50 +136,28 @@ export function fillBox(img: RgbImage, box: Box, rgb: [number, number, number]):
   }
 }
 
-/** Applies sampled parameters: decoded image -> size x size augmented uint8 RGB. */
+/**
+ * Applies sampled parameters: decoded image -> size x size augmented uint8 RGB. The crop + resize is
+ * torchvision's RandomResizedCrop(BICUBIC) on PIL bit for bit; the flip is folded into it.
+ */
 export async function applyAugment(img: RgbImage, params: AugmentParams, p: Pick<Preprocess, 'imageSize' | 'mean'>): Promise<RgbImage> {
-  return finishAugment(await cropResizeRgb(img, params.crop, p.imageSize, p.imageSize, 'cubic'), params, p);
-}
-
-/** The steps after crop + resize: flip, colour jitter, JPEG re-compression, cutout. */
-async function finishAugment(cropped: RgbImage, params: AugmentParams, p: Pick<Preprocess, 'imageSize' | 'mean'>): Promise<RgbImage> {
   const size = p.imageSize;
-  let out = cropped;
-  if (params.flip) out = flipHorizontal(out);
+  let out = cropResizeBicubic(img, params.crop, size, size, params.flip);
   if (params.jitter) colorJitter(out, params.jitter);
-  if (params.jpegQuality !== null) {
-    // Plain baseline JPEG: the Huffman-optimising pass costs time and changes no pixel.
-    const jpg = await sharp(out.data, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: params.jpegQuality, optimiseCoding: false }).toBuffer();
-    out = await decodeRgb(jpg);
-  }
+  if (params.jpegQuality !== null) out = await recompressJpeg(out, params.jpegQuality);
   if (params.cutout) fillBox(out, params.cutout, [0, 1, 2].map((c) => Math.round(p.mean[c] * 255)) as [number, number, number]);
   return out;
 }
 
-export function flipHorizontal(img: RgbImage): RgbImage {
-  const { width, height } = img;
-  const out = new Uint8Array(img.data.length);
-  for (let y = 0; y < height; y++) {
-    const row = y * width * 3;
-    for (let x = 0; x < width; x++) {
-      const s = row + x * 3;
-      const t = row + (width - 1 - x) * 3;
-      out[t] = img.data[s];
-      out[t + 1] = img.data[s + 1];
-      out[t + 2] = img.data[s + 2];
-    }
-  }
-  return { data: out, width, height };
+/** JPEG round trip at `quality` (what tf.image.adjust_jpeg_quality does): TurboJPEG, else sharp. */
+export async function recompressJpeg(img: RgbImage, quality: number): Promise<RgbImage> {
+  const jpg = encodeJpegTurbo(img, quality) ?? (await encodeJpeg(img, quality));
+  return decodeJpegTurbo(jpg, img.width * img.height) ?? (await decodeRgb(jpg));
 }
 
-/**
- * Encoded bytes + per-sample seed -> augmented image, decoding only the crop in one libvips
- * pipeline (about 15% cheaper than decode-then-crop); same result as augmentImage(decodeRgb(bytes)).
- */
+/** Encoded bytes + per-sample seed -> augmented image (the pipeline's training transform). */
 export async function augmentBytes(bytes: Uint8Array, seed: number, cfg: AugmentConfig, p: Pick<Preprocess, 'imageSize' | 'mean'>, opts: DecodeOptions = {}): Promise<RgbImage> {
-  const { width, height } = await imageSize(bytes, opts);
-  const params = sampleAugment(seed, cfg, width, height, p.imageSize);
-  return finishAugment(await decodeCropResize(bytes, params.crop, p.imageSize, p.imageSize, opts), params, p);
+  return augmentImage(await decodeRgbFast(bytes, opts), seed, cfg, p);
 }
 
 /** Decoded image + per-sample seed -> augmented image. */

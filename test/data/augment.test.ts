@@ -1,10 +1,19 @@
-import { applyAugment, augmentBytes, augmentImage, colorJitter, DEFAULT_AUGMENT, fillBox, flipHorizontal, mixSeed, randomResizedCropBox, rng, sampleAugment, type AugmentParams } from '../../lib/data/augment';
-import { decodeRgb, cropResizeRgb } from '../../lib/data/image';
+import { applyAugment, augmentBytes, augmentImage, colorJitter, DEFAULT_AUGMENT, fillBox, mixSeed, randomResizedCropBox, rng, sampleAugment, type AugmentParams } from '../../lib/data/augment';
+import { decodeRgb, decodeRgbFast, type RgbImage } from '../../lib/data/image';
+import { cropResizeBicubic } from '../../lib/data/resample';
 import { CLIP_MEAN } from '../../lib/model/vit-config';
 import sharp from 'sharp';
 import { jpeg, png } from './helpers';
 
 const P = { imageSize: 32, mean: CLIP_MEAN };
+
+function mirror(img: RgbImage): RgbImage {
+  const out = new Uint8Array(img.data.length);
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) out.set(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3), (y * img.width + img.width - 1 - x) * 3);
+  }
+  return { ...img, data: out };
+}
 
 describe('augmentation parameters', () => {
   test('seeded: same seed same params; mixSeed separates epochs and positions', () => {
@@ -41,10 +50,11 @@ describe('augmentation ops', () => {
     const img = await decodeRgb(await png(60, 40, 2));
     const crop = { left: 5, top: 3, width: 40, height: 30 };
     const none: AugmentParams = { crop, flip: false, jitter: null, jpegQuality: null, cutout: null };
-    const plain = await cropResizeRgb(img, crop, 32, 32);
+    const plain = cropResizeBicubic(img, crop, 32, 32);
     expect(Buffer.from((await applyAugment(img, none, P)).data).equals(Buffer.from(plain.data))).toBe(true);
     const flipped = await applyAugment(img, { ...none, flip: true }, P);
-    expect(Buffer.from(flipHorizontal(flipped).data).equals(Buffer.from(plain.data))).toBe(true);
+    expect(Buffer.from(mirror(flipped).data).equals(Buffer.from(plain.data))).toBe(true);
+    expect(Buffer.from(flipped.data).equals(Buffer.from(plain.data))).toBe(false);
     const cut = await applyAugment(img, { ...none, cutout: { left: 2, top: 4, width: 5, height: 3 } }, P);
     const at = (x: number, y: number) => Array.from(cut.data.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3));
     expect(at(2, 4)).toEqual([123, 117, 104]);
@@ -57,12 +67,17 @@ describe('augmentation ops', () => {
     expect(diff / jpg.data.length).toBeLessThan(20);
   });
 
-  test('augmentBytes (decode only the crop) equals augmentImage on the decoded image', async () => {
-    const inputs = [await jpeg(90, 70, 3), await sharp({ create: { width: 50, height: 40, channels: 4, background: { r: 9, g: 200, b: 30, alpha: 0.4 } } }).png().toBuffer()];
-    for (const bytes of inputs) {
+  test('augmentBytes = augmentImage on the fast decode: TurboJPEG for JPEGs, sharp for anything else', async () => {
+    const jpg = await jpeg(90, 70, 3);
+    const alphaPng = await sharp({ create: { width: 50, height: 40, channels: 4, background: { r: 9, g: 200, b: 30, alpha: 0.4 } } }).png().toBuffer();
+    // The fast path really is a different decoder for JPEGs (fast IDCT) and the same one for PNGs.
+    expect(Buffer.from((await decodeRgbFast(jpg)).data).equals(Buffer.from((await decodeRgb(jpg)).data))).toBe(false);
+    expect(Buffer.from((await decodeRgbFast(alphaPng)).data).equals(Buffer.from((await decodeRgb(alphaPng)).data))).toBe(true);
+    for (const bytes of [jpg, alphaPng]) {
       for (const seed of [1, 2, 3]) {
         const a = await augmentBytes(bytes, seed, DEFAULT_AUGMENT, P);
-        const b = await augmentImage(await decodeRgb(bytes), seed, DEFAULT_AUGMENT, P);
+        const b = await augmentImage(await decodeRgbFast(bytes), seed, DEFAULT_AUGMENT, P);
+        expect([a.width, a.height]).toEqual([32, 32]);
         expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
       }
     }

