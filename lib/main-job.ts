@@ -154,12 +154,12 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
     const caches = await stage(
       'features',
       async () => {
-        const out = {} as Record<SampleSplitName, FeatureCache>;
+        const out = {} as Record<SampleSplitName, FeatureCache & { key: string }>;
         for (const split of ['train', 'query', 'index'] as const) {
           const dir = path.join(featureRoot, split);
           const files = sample.splits[split].shards.map((s) => path.join(sampleDir, s.file));
-          await cacheBackboneFeatures({ files, backbone, dir, batchSize: config.batchSize, labelOffset: sample.splits[split].labelOffset, progressMode: 'lines' });
-          out[split] = loadFeatureCache(dir);
+          const meta = await cacheBackboneFeatures({ files, backbone, dir, batchSize: config.batchSize, labelOffset: sample.splits[split].labelOffset, progressMode: 'lines' });
+          out[split] = { ...loadFeatureCache(dir), key: meta.key };
         }
         return out;
       },
@@ -213,7 +213,8 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
       const untrained = toEmbeddingHead(model);
       const untrainedScore = await score(queryIds, embedRows(untrained, caches.query.features, dim), indexIds, embedRows(untrained, caches.index.features, dim), config.embeddingDim, solutionFile);
       untrained.dispose();
-      const runKey = JSON.stringify({ head, trainCfg, features: featureRoot, rows: caches.train.count });
+      // A finished run is reused only for the same features (cache keys name backbone, pixels and records).
+      const runKey = JSON.stringify({ head, trainCfg, features: featureRoot, featureKey: caches.train.key, rows: caches.train.count });
       const doneFile = path.join(trainDir, 'done.json');
       const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
       await stage(

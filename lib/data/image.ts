@@ -12,6 +12,12 @@ import { resizeBicubic } from './resample';
 
 export type { RgbImage };
 
+/**
+ * Version of the pixels decodeRgb + resizeForModel produce: bumped whenever they change (2: Pillow-exact
+ * resize everywhere), so caches of features computed from them know they are stale.
+ */
+export const PIXELS_VERSION = 2;
+
 /** Pillow's MAX_IMAGE_PIXELS: the same guard a PIL-based pipeline would apply. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
 

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Batch, batches } from '../data/pipeline';
+import { PIXELS_VERSION } from '../data/image';
 import { countTfRecords } from '../data/tfrecord';
 import type { Backbone } from '../model/backbones';
 import { buildFeatureCache, FeatureBatch, FeatureCacheMeta } from './feature-cache';
@@ -34,7 +35,7 @@ export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Prom
   const total = await countRecords(opts.files);
   const offset = opts.labelOffset ?? 0;
   const pp = opts.backbone.preprocess;
-  const key = `${opts.backbone.name}|${pp.imageSize}|${pp.resize}|${opts.files.join(',')}|${offset}|file-order`;
+  const key = `${opts.backbone.name}|${pp.imageSize}|${pp.resize}|pixels-v${PIXELS_VERSION}|${opts.files.join(',')}|${offset}|file-order`;
   let stream: AsyncGenerator<Batch> | null = null;
   let pending: FeatureBatch = { features: new Float32Array(0), labels: new Int32Array(0), sources: [] };
   let position = 0;

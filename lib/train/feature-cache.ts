@@ -53,6 +53,8 @@ export interface BuildCacheOptions {
   produce: (start: number, count: number) => Promise<FeatureBatch>;
   label?: string;
   progressMode?: 'bar' | 'lines' | 'silent';
+  /** Told when an existing cache was made from other inputs and is rebuilt (default: console.warn). */
+  onStale?: (message: string) => void;
 }
 
 const FILES = { features: 'features.f32', labels: 'labels.i32', sources: 'sources.i32' } as const;
@@ -68,19 +70,31 @@ function readMeta(dir: string): FeatureCacheMeta | null {
 }
 
 
+/** What changed, field by field ('|'-separated key parts, dim, total), each value cut to 80 characters. */
+function staleness(meta: FeatureCacheMeta, opts: BuildCacheOptions): string {
+  const cut = (v: string) => (v.length > 80 ? `${v.slice(0, 77)}...` : v);
+  const was = meta.key.split('|');
+  const now = opts.key.split('|');
+  const changes: string[] = [];
+  for (let i = 0; i < Math.max(was.length, now.length); i++) if (was[i] !== now[i]) changes.push(`key part ${i}: ${cut(was[i] ?? '-')} -> ${cut(now[i] ?? '-')}`);
+  if (meta.dim !== opts.dim) changes.push(`dim ${meta.dim} -> ${opts.dim}`);
+  if (meta.total !== opts.total) changes.push(`rows ${meta.total} -> ${opts.total}`);
+  return changes.join('; ');
+}
+
 function bytesOf(a: Float32Array | Int32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** Builds (or resumes, or finds complete) the cache in `opts.dir`; returns its final meta. */
+/** Builds (or resumes, or finds complete, or rebuilds when stale) the cache in `opts.dir`; returns its final meta. */
 export async function buildFeatureCache(opts: BuildCacheOptions): Promise<FeatureCacheMeta> {
   fs.mkdirSync(opts.dir, { recursive: true });
   let meta = readMeta(opts.dir);
   if (meta && (meta.key !== opts.key || meta.dim !== opts.dim || meta.total !== opts.total)) {
-    throw new Error(
-      `${opts.dir}: feature cache was built for key=${meta.key} dim=${meta.dim} total=${meta.total}, ` +
-        `now asked for key=${opts.key} dim=${opts.dim} total=${opts.total}; delete the directory to rebuild`,
-    );
+    // Derived data from other inputs (backbone, preprocessing, records): start over rather than mix rows.
+    (opts.onStale ?? ((m: string) => console.warn(m)))(`${opts.dir}: feature cache is stale (${staleness(meta, opts)}): rebuilding it`);
+    for (const f of [...Object.values(FILES), 'meta.json']) fs.rmSync(path.join(opts.dir, f), { force: true });
+    meta = null;
   }
   meta ??= { format: FORMAT, version: 1, dim: opts.dim, total: opts.total, done: 0, key: opts.key, sourceNames: [] };
   const rowBytes = { features: opts.dim * 4, labels: 4, sources: 4 };

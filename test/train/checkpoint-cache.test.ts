@@ -49,7 +49,7 @@ function batchFor(all: FeatureBatch, s: number, n: number): FeatureBatch {
   return { features: all.features.slice(s * DIM, (s + n) * DIM), labels: all.labels.slice(s, s + n), sources: all.sources.slice(s, s + n) };
 }
 
-test('feature cache: an interrupted build resumes to the same bytes; stale keys and unfinished caches are refused', async () => {
+test('feature cache: an interrupted build resumes to the same bytes; unfinished caches are refused; stale ones are rebuilt', async () => {
   const all = syntheticFeatures({ classes: 5, perClass: 10, dim: DIM, signalDim: 2, separation: 1, noise: 1, sources: ['x', 'y'], seed: 1 }, 0);
   const opts = (dir: string) => ({ dir, dim: DIM, total: 50, key: 'k1', batchSize: 8, progressMode: 'silent' as const });
   const whole = path.join(tmp, 'whole');
@@ -69,7 +69,14 @@ test('feature cache: an interrupted build resumes to the same bytes; stale keys 
   expect(c.count).toBe(50);
   expect(c.sourceNames.sort()).toEqual(['x', 'y']);
   expect([...c.labels]).toEqual([...all.labels]);
-  await expect(buildFeatureCache({ ...opts(part), key: 'other', produce: async (s, n) => batchFor(all, s, n) })).rejects.toThrow(/built for key=k1.*delete the directory/);
+  // a cache made from other inputs is rebuilt from row 0, never extended
+  const told: string[] = [];
+  const other = { features: all.features.map((v) => v + 1), labels: all.labels, sources: all.sources };
+  const rebuiltFrom: number[] = [];
+  const meta = await buildFeatureCache({ ...opts(part), key: 'other', onStale: (m) => told.push(m), produce: async (s, n) => { rebuiltFrom.push(s); return batchFor(other, s, n); } });
+  expect(told).toEqual([`${part}: feature cache is stale (key part 0: k1 -> other): rebuilding it`]);
+  expect([rebuiltFrom[0], meta.key, meta.done]).toEqual([0, 'other', 50]);
+  expect(Array.from(loadFeatureCache(part).features)).toEqual(Array.from(other.features));
 });
 
 const HEAD: HeadConfig = { inputDim: 16, embeddingDim: 8, numClasses: 6, dropout: 0, margin: 'arcface', scale: 16, marginValue: 0.2 };
