@@ -8,6 +8,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { turboJpeg, turboUnavailableReason } from './data/jpeg';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -187,6 +188,8 @@ export interface DeviceReport {
   cpu: { model: string; cores: number };
   memory: { totalGiB: number; freeGiB: number };
   versions: Record<string, string | null>;
+  /** The training pipeline's JPEG decoder: TurboJPEG, or sharp with the reason TurboJPEG did not load. */
+  jpeg: string;
   matmulGflops: number;
 }
 
@@ -195,7 +198,7 @@ export async function deviceReport(opts: { matmulSize?: number } = {}): Promise<
   const cpus = os.cpus();
   const visibleGpus = gpus();
   const versions: Record<string, string | null> = { node: process.versions.node };
-  for (const p of ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp']) {
+  for (const p of ['@tensorflow/tfjs', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp', '@julusian/jpeg-turbo']) {
     versions[p] = packageVersion(p);
   }
   return {
@@ -207,6 +210,7 @@ export async function deviceReport(opts: { matmulSize?: number } = {}): Promise<
     cpu: { model: cpus[0]?.model ?? 'unknown', cores: cpus.length },
     memory: { totalGiB: os.totalmem() / 2 ** 30, freeGiB: os.freemem() / 2 ** 30 },
     versions,
+    jpeg: turboJpeg() ? 'TurboJPEG (tf.io.decode_jpeg pixels)' : `sharp (TurboJPEG did not load: ${turboUnavailableReason()})`,
     matmulGflops: await measureMatmulGflops(opts.matmulSize),
   };
 }
@@ -221,6 +225,7 @@ export function formatDeviceReport(r: DeviceReport): string {
     `CPU:       ${r.cpu.cores} cores, ${r.cpu.model}`,
     `memory:    ${r.memory.freeGiB.toFixed(1)} GiB free of ${r.memory.totalGiB.toFixed(1)} GiB`,
     `matmul:    ${r.matmulGflops.toFixed(1)} GFLOP/s (fp32, 512x512)`,
+    `JPEG:      ${r.jpeg} for training batches`,
     'versions:  ' + Object.entries(r.versions).map(([k, v]) => `${k} ${v ?? '(not installed)'}`).join(', '),
   ];
   return lines.join('\n');

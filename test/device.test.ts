@@ -63,7 +63,7 @@ describe('backend selection', () => {
 });
 
 describe('device report', () => {
-  test('reports backend, replicas, cores, memory, versions and a measured matmul speed', async () => {
+  test('reports backend, replicas, cores, memory, versions, the JPEG decoder and a measured matmul speed', async () => {
     const r = await deviceReport({ matmulSize: 128 });
     expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(r.backend);
     expect(r.replicas).toBeGreaterThanOrEqual(1);
@@ -75,6 +75,9 @@ describe('device report', () => {
     const text = formatDeviceReport(r);
     expect(text).toContain(`REPLICAS:  ${r.replicas}`);
     expect(text).toMatch(/matmul: +\d+\.\d GFLOP\/s/);
+    // the prebuilt TurboJPEG binding loads on linux-x64, so training batches use it
+    expect(r.versions['@julusian/jpeg-turbo']).toBe('2.3.0');
+    expect(text).toContain('JPEG:      TurboJPEG (tf.io.decode_jpeg pixels) for training batches');
   });
 });
 
