@@ -1,5 +1,5 @@
 /**
- * Image decoding and model preprocessing with sharp (libvips).
+ * Image decoding (sharp/libvips; TurboJPEG for training batches) and model preprocessing.
  * Any input (grayscale, CMYK, alpha, 16-bit, palette) becomes 8-bit sRGB RgbImage; a pixel limit
  * guards against decompression bombs; CLIP eval preprocessing is torchvision's
  * Resize(size, BICUBIC) + CenterCrop(size) on PIL, bit for bit (decode = Pillow's, resize = lib/data/resample).

@@ -83,7 +83,7 @@ export interface PipelineOptions {
   shuffleFiles?: boolean;
   /** null = CLIP evaluation preprocessing. */
   augment?: AugmentConfig | null;
-  /** Worker threads; 0 = run image work on the main thread (still concurrent through libvips). */
+  /** Worker threads; 0 = run image work on the main thread (TurboJPEG and the pixel kernels are synchronous there). */
   workers?: number;
   /** Batches prepared ahead of the consumer. */
   prefetch?: number;

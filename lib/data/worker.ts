@@ -20,7 +20,7 @@ if (parentPort) {
   port.on('message', (task: WorkerTask) => {
     transformSample(task.bytes, task.name, task.seed, spec)
       .then((pixels) => {
-        // sharp's buffers may not be transferable: move a fresh copy (150 KB at 224 px).
+        // The pixels may view a larger buffer (sharp's pool): move a fresh copy (150 KB at 224 px).
         const data = new Uint8Array(pixels);
         port.postMessage({ seq: task.seq, data } satisfies WorkerResult, [data.buffer]);
       })
