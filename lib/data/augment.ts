@@ -1,7 +1,7 @@
 /**
  * Training augmentations used by the GUIE winners: random resized crop, horizontal flip, colour
  * jitter, JPEG re-compression, cutout. Parameters are sampled from a per-sample seed (pure), then
- * applied with integer arithmetic (Pillow's bicubic in WebAssembly, libjpeg-turbo, pixel loops),
+ * applied with machine-independent arithmetic (Pillow's bicubic and the jitter in WebAssembly, libjpeg-turbo),
  * so results never depend on which worker or machine ran a sample.
  */
 import type { Preprocess } from '../model/vit-config';

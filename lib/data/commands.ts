@@ -1,26 +1,20 @@
 /** `guie build-records` and `guie inspect-records`: thin wrappers over builders/ and inspect.ts. */
 import * as path from 'path';
 import type { Command } from 'commander';
-import { buildRecords, type Manifest } from './builders/build';
+import { buildRecords, type BuildOptions, type Manifest } from './builders/build';
 import { listFolderSource, listGldv2, listProducts10k, type SourceKind, type SourceItem } from './builders/sources';
 import { formatSummaries, inspectShard, type ShardSummary } from './inspect';
 import { listShards } from './pipeline';
 import { parseSchema } from './schema';
 
-export interface BuildRecordsArgs {
-  kind: SourceKind;
+/** The builder's options as the CLI takes them: paths, and the schema as a preset name or JSON. */
+export interface BuildRecordsArgs extends Pick<BuildOptions, 'kind' | 'labelOffset' | 'shardSize' | 'maxPerClass' | 'minPerClass' | 'maxClasses' | 'seed'> {
   /** Folder root (folder) or CSV file (products10k, gldv2). */
   input: string;
   /** Image folder for the CSV kinds. */
   images?: string;
   out: string;
   source?: string;
-  labelOffset?: number;
-  shardSize?: number;
-  maxPerClass?: number;
-  minPerClass?: number;
-  maxClasses?: number;
-  seed?: number;
   /** Preset name or JSON feature names. */
   schema?: string;
 }

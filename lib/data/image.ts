@@ -109,11 +109,10 @@ export function centerCropBox(width: number, height: number, size: number): Box 
   return { left: roundHalfEven((width - size) / 2), top: roundHalfEven((height - size) / 2), width: size, height: size };
 }
 
-export type ResizeKernel = 'cubic' | 'linear' | 'nearest' | 'lanczos3';
-
-export async function resizeRgb(img: RgbImage, width: number, height: number, kernel: ResizeKernel = 'cubic'): Promise<RgbImage> {
+/** Squash to width x height with libvips' linear kernel (the 'bilinear' geometry of the CNN backbones). */
+async function resizeLinear(img: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
-  return rawOut(fromRgb(img).resize(width, height, { kernel, fit: 'fill', fastShrinkOnLoad: false }));
+  return rawOut(fromRgb(img).resize(width, height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false }));
 }
 
 /** A box of an image (a row copy, no resampling). */
@@ -134,7 +133,7 @@ export function cropRgb(img: RgbImage, box: Box): RgbImage {
  */
 export async function resizeForModel(input: RgbImage | Uint8Array, p: Preprocess, opts: DecodeOptions = {}): Promise<RgbImage> {
   const img = input instanceof Uint8Array ? await decodeRgb(input, opts) : input;
-  if (p.resize === 'bilinear') return resizeRgb(img, p.imageSize, p.imageSize, 'linear');
+  if (p.resize === 'bilinear') return resizeLinear(img, p.imageSize, p.imageSize);
   const r = shorterSideSize(img.width, img.height, p.imageSize);
   // Pillow's resampling bit for bit, then the centre crop: OpenCLIP's transform on the same decoded pixels.
   return cropRgb(resizeBicubic(img, r.width, r.height), centerCropBox(r.width, r.height, p.imageSize));

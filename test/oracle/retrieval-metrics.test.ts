@@ -6,6 +6,7 @@
 import * as path from 'path';
 import { runPythonJson } from './python';
 import { MetricError, MetricsReport, retrievalMetrics } from '../../lib/retrieval/metrics';
+import { mulberry32 as rng } from '../../lib/util/random';
 
 interface Case {
   predictions: Record<string, string[]>;
@@ -13,17 +14,6 @@ interface Case {
   usage: Record<string, string>;
 }
 type PyResult = { error: string } | { overall: MetricsReport['overall']; splits: Record<string, MetricsReport['overall']> };
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomCase(r: () => number, allowErrors: boolean): Case {
   const pool = Array.from({ length: 4 + Math.floor(r() * 30) }, (_, i) => `img${i}`);
