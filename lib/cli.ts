@@ -6,6 +6,8 @@ import { deviceReport, formatDeviceReport } from './device';
 import { listNotebooks, runNotebooks, NotebookError } from './notebooks';
 import { PROJECT_ROOT } from './util/paths';
 import { mainJobCommand } from './main-job';
+import { describeConfig, loadConfig } from './config';
+import { loadModel } from './model-loader';
 import { register as registerData } from './data/commands';
 import { register as registerModel } from './model/commands';
 import { register as registerTrain } from './train/commands';
@@ -27,11 +29,22 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('the main job on the bundled default: sample data -> backbone features -> head training -> evaluation -> export -> submission.zip -> verify -> jig report')
-    .option('--config <file>', 'JSON config (see lib/config.ts)')
+    .description('the main job: data -> records -> split -> backbone features -> head training -> held-out evaluation -> export -> submission.zip -> verify -> jig report, into one run folder')
+    .option('--data <dir>', 'your photos as class folders (<dir>/<class>/<image>) or a folder of TFRecords (default: config paths.data; empty = the bundled sample)')
+    .option('--split <kind>', 'held-out evaluation: classes (whole classes, default) | images (images within each class) | files (record files)')
+    .option('--config <file>', 'JSON config (`guie config --list` shows every key)')
     .option('--out <dir>', 'run folder (default <paths.outputs>/run)')
-    .action(async (opts: { config?: string; out?: string }) => {
+    .action(async (opts: { config?: string; data?: string; out?: string; split?: string }) => {
       await mainJobCommand(opts);
+    });
+
+  program
+    .command('config')
+    .description('print the resolved configuration (defaults <- --config file <- GUIE_* variables), or every key with its default and meaning')
+    .option('--config <file>', 'JSON config file')
+    .option('--list', 'every key, its default and what it does')
+    .action((opts: { config?: string; list?: boolean }) => {
+      console.log(opts.list ? `Config keys (JSON file via --config or GUIE_CONFIG; GUIE_<KEY> variables override, e.g. GUIE_BATCH_SIZE=8, GUIE_PATHS_DATA=/photos):\n${describeConfig()}` : JSON.stringify(loadConfig(opts.config), null, 2));
     });
 
   program
@@ -59,7 +72,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerModel(program);
   registerTrain(program);
-  registerRetrieval(program);
+  registerRetrieval(program, (m) => loadModel(m), () => path.resolve(PROJECT_ROOT, loadConfig().paths.cache, 'eval'));
   registerExport(program);
   registerJig(program);
   return program;

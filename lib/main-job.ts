@@ -1,43 +1,47 @@
 /**
- * The main job (`npm start`, `guie run`): the whole notebook sequence on the bundled default,
- * offline. Each stage is one call into lib/ and caches its work, so a second run is fast:
- *   sample data -> backbone -> features (cached) -> PCA-64 baseline -> head training (ArcFace on
- *   cached features) -> evaluation on held-out queries -> export -> submission.zip -> verify -> jig report
+ * The main job (`npm start`, `guie run [--data DIR]`): the whole notebook sequence on the bundled
+ * default or on your own data, into one self-contained run folder. One stage function each:
+ *   device -> data (records) -> split -> backbone -> features (cached by content) -> baselines ->
+ *   head training -> evaluation on held-out queries -> export -> verify submission -> jig report
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Config, loadConfig } from './config';
+import { loadConfig, mergeConfig, validatePartial, type Config } from './config';
 import { initBackend } from './device';
+import { openDataSet, type DataSet } from './data/dataset';
+import { imageExtension } from './data/image';
+import { splitDataSet, type DataSplit } from './data/split';
 import { readTfRecords } from './data/tfrecord';
 import { decodeRecord } from './data/schema';
-import { buildSampleData, defaultSampleDir, describeSample, type SampleManifest, type SampleSplitName } from './data/builders/sample';
+import type { SampleOptions } from './data/builders/sample';
 import { defaultBackboneCacheDir, loadBackbone, type Backbone } from './model/backbones';
-import { EmbeddingHead } from './model/heads';
+import type { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
-import { cacheBackboneFeatures } from './train/backbone-features';
-import { loadFeatureCache, type FeatureCache } from './train/feature-cache';
-import { checkpointsDir, DEFAULT_TRAIN_CONFIG, train, loadWeightsInto, type Dataset, type TrainConfig } from './train/loop';
+import type { CheckpointModel } from './train/checkpoint';
+import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
 import { createModel, initHeadWeights, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
+import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
+import { headConfigFrom, trainConfigFrom } from './train/settings';
 import { ExactIndex } from './retrieval/exact-index';
 import { neighbourIds } from './retrieval/vector-index';
 import { retrievalMetrics, type MetricsReport } from './retrieval/metrics';
-import { readSolutionCsv, solutionParts } from './retrieval/solution';
+import { solutionParts } from './retrieval/solution';
 import { applyPca, fitPca } from './retrieval/pca';
 import { buildExportGraph, exportModel, formatExportResult } from './export/export-model';
 import { formatVerifyReport, verifySubmission } from './export/verify';
 import { jigCommand } from './jig/commands';
 import { writeFileAtomic, writeJsonAtomic } from './util/atomic';
-import { PROJECT_ROOT } from './util/paths';
 
 export interface MainJobOptions {
   config: Config;
+  /** Your data (a folder of class folders, or of TFRecords); default config.paths.data, empty = the bundled sample. */
+  data?: string;
   /** Where this run writes (default <paths.outputs>/run). */
   outDir?: string;
   /** Sample-data size (the default makes a few-minute run; tests pass smaller). */
-  sample?: { trainInstances?: number; heldOutInstances?: number; distractorInstances?: number; viewsPerInstance?: number };
-  /** Share of training classes held out for per-epoch validation. */
-  valClassFraction?: number;
+  sample?: Omit<SampleOptions, 'outDir' | 'log'>;
   /** Skip the jig report (tests that only need the numbers). */
   jig?: boolean;
   log?: (line: string) => void;
@@ -57,39 +61,11 @@ export interface MainJobResult {
   submission: string;
   report: string | null;
   outDir: string;
+  /** Held-out evaluation as image folders (<domain>/<class>/<image>): what `guie eval --model` takes. */
+  evalDirs: { queries: string; index: string };
 }
 
-/** Rows of a feature cache whose label passes `keep`, as the training loop's Dataset. */
-function subsetDataset(cache: FeatureCache, keep: (label: number) => boolean): Dataset {
-  const rows: number[] = [];
-  for (let i = 0; i < cache.count; i++) if (keep(cache.labels[i])) rows.push(i);
-  const labels = Int32Array.from(rows, (r) => cache.labels[r]);
-  return {
-    size: rows.length,
-    labels,
-    sources: { ids: Int32Array.from(rows, (r) => cache.sources[r]), names: cache.sourceNames },
-    rows(indices) {
-      const out = new Float32Array(indices.length * cache.dim);
-      for (const [j, i] of indices.entries()) out.set(cache.features.subarray(rows[i] * cache.dim, (rows[i] + 1) * cache.dim), j * cache.dim);
-      return tf.tensor2d(out, [indices.length, cache.dim]);
-    },
-  };
-}
-
-/** Record ids of a split's shards in file order: the same order the feature cache holds. */
-async function splitIds(dir: string, m: SampleManifest, split: SampleSplitName): Promise<string[]> {
-  const ids: string[] = [];
-  for (const shard of m.splits[split].shards) {
-    const file = path.join(dir, shard.file);
-    let n = 0;
-    for await (const bytes of readTfRecords(file)) {
-      const rec = decodeRecord(bytes, m.schema, `${file} record ${n++}`);
-      if (!rec.id) throw new Error(`${file}: record ${n - 1} has no id`);
-      ids.push(rec.id);
-    }
-  }
-  return ids;
-}
+type Stage = <T>(name: string, fn: () => Promise<T>, summary: (r: T) => string) => Promise<T>;
 
 function embedRows(head: EmbeddingHead, features: Float32Array, dim: number): Float32Array {
   const y = tf.tidy(() => head.forward(tf.tensor2d(features, [features.length / dim, dim]), false));
@@ -98,33 +74,54 @@ function embedRows(head: EmbeddingHead, features: Float32Array, dim: number): Fl
   return out;
 }
 
-async function score(queryIds: string[], queryVecs: Float32Array, indexIds: string[], indexVecs: Float32Array, dim: number, solutionFile: string): Promise<MetricsReport> {
+/** Host mP@5 of query vectors against index vectors (ids from the data set's rows). */
+async function score(data: DataSet, split: DataSplit, queryVecs: Float32Array, indexVecs: Float32Array, dim: number): Promise<MetricsReport> {
+  const indexIds = split.index.map((r) => data.rows[r].id);
   const index = new ExactIndex(dim);
   try {
     index.add(indexIds, indexVecs);
-    const result = await index.search(queryVecs, 100);
+    const result = await index.search(queryVecs, Math.min(100, indexIds.length));
     const lists = neighbourIds(result, indexIds);
-    const predictions = new Map(queryIds.map((q, i) => [q, lists[i]]));
-    const { relevance, breakdown } = solutionParts(readSolutionCsv(solutionFile));
+    const predictions = new Map(split.query.map((r, i) => [data.rows[r].id, lists[i]]));
+    for (const id of [...predictions.keys()]) if (!split.solution.relevant.has(id)) predictions.delete(id); // held-out singletons
+    const { relevance, breakdown } = solutionParts(split.solution);
     return retrievalMetrics(predictions, relevance, breakdown, [1, 5]);
   } finally {
     await index.dispose();
   }
 }
 
-/** Writes the query split as `<domain>/<label>/<id>.jpg` so the jig can score hits by label. */
-async function writeQueryFolder(m: SampleManifest, sampleDir: string, out: string): Promise<void> {
-  if (fs.existsSync(path.join(out, '.complete'))) return;
-  fs.rmSync(out, { recursive: true, force: true });
-  for (const shard of m.splits.query.shards) {
-    for await (const bytes of readTfRecords(path.join(sampleDir, shard.file))) {
-      const rec = decodeRecord(bytes, m.schema);
-      const folder = path.join(out, rec.source ?? m.domain, String(rec.label));
-      fs.mkdirSync(folder, { recursive: true });
-      fs.writeFileSync(path.join(folder, `${rec.id}.jpg`), rec.image);
+const safeName = (s: string) => s.replace(/[/\\]/g, '__').replace(/^\.+/, '_') || '_';
+
+/** The evaluation rows as image folders `<domain>/<class>/<id>.<ext>`, rewritten when data or split change. */
+async function writeEvalFolders(data: DataSet, split: DataSplit, outDir: string): Promise<{ queries: string; index: string }> {
+  const root = path.join(outDir, 'eval');
+  const stamp = createHash('sha256').update(JSON.stringify([data.fingerprint, split.query, split.index])).digest('hex');
+  const dirs = { queries: path.join(root, 'queries'), index: path.join(root, 'index') };
+  const marker = path.join(root, 'complete.json');
+  if (fs.existsSync(marker) && (JSON.parse(fs.readFileSync(marker, 'utf8')) as { stamp: string }).stamp === stamp) return dirs;
+  const wanted = new Map<number, 'queries' | 'index'>([...split.query.map((r): [number, 'queries'] => [r, 'queries']), ...split.index.map((r): [number, 'index'] => [r, 'index'])]);
+  // written beside, then swapped in: a killed run never leaves a half-written folder with a marker
+  const tmp = `${root}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const [fi, file] of data.files.entries()) {
+    let n = data.rows.findIndex((r) => r.file === fi);
+    for await (const bytes of readTfRecords(file)) {
+      const role = wanted.get(n);
+      if (role) {
+        const row = data.rows[n];
+        const rec = decodeRecord(bytes, data.schema);
+        const folder = path.join(tmp, role, safeName(row.source), safeName(data.classNames.get(row.label) ?? String(row.label)));
+        fs.mkdirSync(folder, { recursive: true });
+        fs.writeFileSync(path.join(folder, `${safeName(row.id)}${imageExtension(rec.image)}`), rec.image);
+      }
+      n++;
     }
   }
-  fs.writeFileSync(path.join(out, '.complete'), '');
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.renameSync(tmp, root);
+  writeJsonAtomic(marker, { stamp });
+  return dirs;
 }
 
 export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
@@ -133,7 +130,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const outDir = path.resolve(opts.outDir ?? path.join(config.paths.outputs, 'run'));
   fs.mkdirSync(outDir, { recursive: true });
   const stages: StageRecord[] = [];
-  const stage = async <T>(name: string, fn: () => Promise<T>, summary: (r: T) => string): Promise<T> => {
+  const stage: Stage = async (name, fn, summary) => {
     log(`== ${name}`);
     const t0 = Date.now();
     const r = await fn();
@@ -144,142 +141,124 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   };
 
   await stage('device', () => initBackend(), (c) => `tfjs backend ${c.backend}`);
-  const sampleOpts = { outDir: opts.sample ? path.join(outDir, 'sample') : defaultSampleDir(config), seed: config.seed, ...opts.sample, log: () => undefined };
-  const sample = await stage('sample data', () => buildSampleData(sampleOpts), describeSample);
-  const sampleDir = sampleOpts.outDir;
-
-  const backbone: Backbone = await stage('backbone', () => loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config) }), (b) => `${b.name}: ${b.featureDim}-d features at ${b.preprocess.imageSize} px`);
+  const sample = opts.sample ? { ...opts.sample, outDir: path.join(outDir, 'sample') } : undefined;
+  const data = await stage('data', () => openDataSet(config, { recordsDir: path.join(outDir, 'records'), sample }, opts.data ?? config.paths.data), (d) => d.summary);
+  const split = await stage('split', async () => splitDataSet(data, { kind: config.split, validFraction: config.validFraction, valClassFraction: config.valClassFraction, seed: config.seed }), (s) => s.summary);
+  const backbone: Backbone = await stage('backbone', () => loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config) }), (b) => `${b.name}: ${b.featureDim}-d features at ${b.preprocess.imageSize} px (${b.preprocess.resize})`);
   try {
-    const featureRoot = path.join(path.dirname(sampleDir), `features-${path.basename(sampleDir)}`, backbone.name);
-    const caches = await stage(
-      'features',
-      async () => {
-        const out = {} as Record<SampleSplitName, FeatureCache & { key: string }>;
-        for (const split of ['train', 'query', 'index'] as const) {
-          const dir = path.join(featureRoot, split);
-          const files = sample.splits[split].shards.map((s) => path.join(sampleDir, s.file));
-          const meta = await cacheBackboneFeatures({ files, backbone, dir, batchSize: config.batchSize, labelOffset: sample.splits[split].labelOffset, progressMode: 'lines' });
-          out[split] = { ...loadFeatureCache(dir), key: meta.key };
-        }
-        return out;
-      },
-      (c) => `train ${c.train.count}, query ${c.query.count}, index ${c.index.count} rows of ${c.train.dim}-d (cached under ${path.relative(process.cwd(), featureRoot)})`,
-    );
-    const dim = caches.train.dim;
-    const queryIds = await splitIds(sampleDir, sample, 'query');
-    const indexIds = await splitIds(sampleDir, sample, 'index');
-    const solutionFile = path.join(sampleDir, sample.solution);
-
-    const baseline = await stage(
-      'baseline',
-      async () => {
-        const raw = await score(queryIds, caches.query.features, indexIds, caches.index.features, dim, solutionFile);
-        const pca = fitPca(caches.train.features, dim, config.embeddingDim, { seed: config.seed });
-        const pca64 = await score(queryIds, applyPca(pca, caches.query.features), indexIds, applyPca(pca, caches.index.features), config.embeddingDim, solutionFile);
-        return { raw: raw.overall.mP5, pca64: pca64.overall.mP5 };
-      },
-      (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${config.embeddingDim} ${b.pca64.toFixed(4)}`,
-    );
-
-    // hold out a few training classes for per-epoch validation (never the evaluation queries)
-    const classes = sample.splits.train.labels;
-    const valClasses = Math.max(2, Math.round(classes * (opts.valClassFraction ?? 0.1)));
-    const isVal = (l: number) => l >= classes - valClasses;
-    // training classes keep labels 0..classes-valClasses-1; validation only needs labels to be distinct
-    const trainSet = subsetDataset(caches.train, (l) => !isVal(l));
-    const valSet = subsetDataset(caches.train, isVal);
-    const head: HeadConfig = {
-      inputDim: dim,
-      embeddingDim: config.embeddingDim,
-      numClasses: classes - valClasses,
-      dropout: config.dropout,
-      margin: 'arcface',
-      scale: config.arcScale,
-      marginValue: config.arcMargin,
-    };
-    const trainCfg: TrainConfig = {
-      ...DEFAULT_TRAIN_CONFIG,
-      seed: config.seed,
-      stages: [{ name: 'head', epochs: config.epochs, train: '^head\\.' }],
-      batchSize: config.batchSize,
-      lr: config.lr,
-      weightDecay: config.weightDecay,
-      schedule: { kind: 'linear', warmupSteps: config.warmupSteps },
-      progressMode: 'lines',
-    };
-    const trainDir = path.join(outDir, 'train');
-    const model: TrainModel = createModel(head, initHeadWeights(head, config.seed));
-    try {
-      const untrained = toEmbeddingHead(model);
-      const untrainedScore = await score(queryIds, embedRows(untrained, caches.query.features, dim), indexIds, embedRows(untrained, caches.index.features, dim), config.embeddingDim, solutionFile);
-      untrained.dispose();
-      // A finished run is reused only for the same features (cache keys name backbone, pixels and records).
-      const runKey = JSON.stringify({ head, trainCfg, features: featureRoot, featureKey: caches.train.key, rows: caches.train.count });
-      const doneFile = path.join(trainDir, 'done.json');
-      const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
-      await stage(
-        'train head',
-        async () => {
-          if (reuse) {
-            loadWeightsInto(model, path.join(checkpointsDir(trainDir), 'best'));
-            return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number }).best };
-          }
-          fs.rmSync(trainDir, { recursive: true, force: true });
-          const res = await train(model, { train: trainSet, val: valSet }, trainCfg, { outDir: trainDir, log: () => undefined });
-          if (!res.best) throw new Error('training produced no validated checkpoint');
-          loadWeightsInto(model, path.join(checkpointsDir(trainDir), 'best'));
-          writeJsonAtomic(doneFile, { key: runKey, best: res.best.metric, epoch: res.best.epoch });
-          return { reused: false, best: res.best.metric };
-        },
-        (r) => `ArcFace head on ${trainSet.size} cached features, ${classes - valClasses} classes; best val mP@5 ${r.best.toFixed(4)}${r.reused ? ' (reused finished run)' : ''}`,
-      );
-      const trained = toEmbeddingHead(model);
-      const evaluation = await stage(
-        'evaluate',
-        async () => score(queryIds, embedRows(trained, caches.query.features, dim), indexIds, embedRows(trained, caches.index.features, dim), config.embeddingDim, solutionFile),
-        (m) => `held-out mP@5 trained head ${m.overall.mP5.toFixed(4)} vs PCA-${config.embeddingDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}); Public ${m.byUsage.Public?.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}`,
-      );
-
-      const exportDir = path.join(outDir, 'export');
-      const exported = await stage(
-        'export',
-        async () => exportModel((await buildExportGraph({ backbone: config.backbone, checkpoint: path.join(checkpointsDir(trainDir), 'best') })).graph, exportDir),
-        (r) => formatExportResult(r).split('\n').map((l) => l.trim()).join('; '),
-      );
-      const zip = exported.zip!.file;
-      const reference = createFeatureEmbedder({ ...backbone, dispose: () => undefined }, trained, { name: 'training-side tfjs' });
-      const verified = await stage('verify submission', () => verifySubmission(zip, { reference }), (r) => (r.ok ? `ok: ${formatVerifyReport(r).split('\n')[0]}` : `FAILED: ${formatVerifyReport(r)}`));
-      if (!verified.ok) throw new Error(`verify-submission failed:\n${formatVerifyReport(verified)}`);
-
-      let report: string | null = null;
-      if (opts.jig ?? true) {
-        report = path.join(outDir, 'jig-report.html');
-        const queries = path.join(outDir, 'jig-queries');
-        await writeQueryFolder(sample, sampleDir, queries);
-        const indexDir = path.join(sampleDir, path.dirname(sample.splits.index.shards[0].file));
-        await stage(
-          'jig report',
-          () => jigCommand({ gallery: indexDir, queries, model: exported.onnx!.file, out: report!, k: 5, imageSize: backbone.preprocess.imageSize, cacheDir: path.join(outDir, 'jig-cache') }, () => undefined),
-          (r) => `${r.queries.length} queries, mP@5 ${r.metrics?.overall.mP5.toFixed(4) ?? 'n/a'} through the exported ONNX model -> ${path.relative(process.cwd(), report!)}`,
-        );
-      }
-      trained.dispose();
-      const result: MainJobResult = {
-        stages,
-        mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, trainedHead: evaluation.overall.mP5 },
-        metrics: evaluation,
-        submission: zip,
-        report,
-        outDir,
-      };
-      writeJsonAtomic(path.join(outDir, 'summary.json'), { ...result, metrics: evaluation });
-      writeFileAtomic(path.join(outDir, 'stages.txt'), formatStages(stages) + '\n');
-      return result;
-    } finally {
-      model.dispose();
-    }
+    const features = await stage('features', () => dataFeatures(config, data, backbone, { progressMode: 'lines' }), (f) => `${f.cache.count} rows of ${f.cache.dim}-d (cache ${path.relative(process.cwd(), f.cache.dir)}, data ${data.fingerprint.slice(0, 19)})`);
+    const result = await trainEvaluateShip({ config, data, split, backbone, features, outDir, stage, jig: opts.jig ?? true });
+    writeJsonAtomic(path.join(outDir, 'summary.json'), { ...result, stages });
+    writeFileAtomic(path.join(outDir, 'stages.txt'), formatStages(stages) + '\n');
+    return { ...result, stages };
   } finally {
     backbone.dispose();
+  }
+}
+
+async function trainEvaluateShip(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; features: DataFeatures; outDir: string; stage: Stage; jig: boolean }): Promise<Omit<MainJobResult, 'stages'>> {
+  const { config, data, split, backbone, features, outDir, stage } = a;
+  const cache = features.cache;
+  const dim = cache.dim;
+  const queryFeats = gatherRows(cache, split.query);
+  const indexFeats = gatherRows(cache, split.index);
+
+  // PCA to the embedding width; a small training set (fewer rows than that) caps it at rows - 1
+  const pcaDim = Math.min(config.embeddingDim, dim, split.train.length - 1);
+  const baseline = await stage(
+    'baseline',
+    async () => {
+      const raw = await score(data, split, queryFeats, indexFeats, dim);
+      const pca = fitPca(gatherRows(cache, split.train), dim, pcaDim, { seed: config.seed });
+      const pca64 = await score(data, split, applyPca(pca, queryFeats), applyPca(pca, indexFeats), pcaDim);
+      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5 };
+    },
+    (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)} (fitted on the training rows)`,
+  );
+
+  const sets = trainingSets(data, split, cache);
+  const head: HeadConfig = headConfigFrom(config, dim, sets.numClasses);
+  const trainCfg: TrainConfig = { ...trainConfigFrom(config), progressMode: 'lines' };
+  const trainDir = path.join(outDir, 'train');
+  const modelMeta: CheckpointModel = { backbone: backbone.name, preprocess: backbone.preprocess, head, data: { input: data.input, fingerprint: data.fingerprint, split: split.kind }, featureKey: features.key };
+  writeJsonAtomic(path.join(outDir, 'run.json'), {
+    data: { origin: data.origin, input: data.input, records: data.recordsDir, files: data.files.length, images: data.rows.length, fingerprint: data.fingerprint },
+    split: { kind: split.kind, summary: split.summary, train: split.train.length, val: split.val.length, queries: split.solution.relevant.size, index: split.index.length },
+    backbone: { name: backbone.name, preprocess: backbone.preprocess },
+    features: { dir: cache.dir, key: features.key },
+    config,
+    head,
+    train: trainCfg,
+  });
+  const model: TrainModel = createModel(head, initHeadWeights(head, config.seed));
+  try {
+    const untrained = toEmbeddingHead(model);
+    const untrainedScore = await score(data, split, embedRows(untrained, queryFeats, dim), embedRows(untrained, indexFeats, dim), config.embeddingDim);
+    untrained.dispose();
+    // A finished run is reused only for the same settings, features (the key names backbone, pixels and data) and split.
+    const runKey = JSON.stringify({ head, trainCfg, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
+    const doneFile = path.join(trainDir, 'done.json');
+    const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
+    const best = path.join(checkpointsDir(trainDir), 'best');
+    await stage(
+      'train head',
+      async () => {
+        if (reuse) {
+          loadWeightsInto(model, best);
+          return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number | null }).best };
+        }
+        fs.rmSync(trainDir, { recursive: true, force: true });
+        const res = await train(model, sets, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
+        loadWeightsInto(model, best);
+        writeJsonAtomic(doneFile, { key: runKey, best: res.best?.metric ?? null, epoch: res.best?.epoch ?? null });
+        return { reused: false, best: res.best?.metric ?? null };
+      },
+      (r) =>
+        `${head.margin} head on ${sets.train.size} cached features of ${head.numClasses} classes, ${config.epochs} epochs; ` +
+        (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
+        (r.reused ? ' (reused finished run)' : ''),
+    );
+    const trained = toEmbeddingHead(model);
+    const evaluation = await stage(
+      'evaluate',
+      async () => score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim),
+      (m) =>
+        `held-out mP@5 trained head ${m.overall.mP5.toFixed(4)} vs PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
+        (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : ''),
+    );
+
+    const exportDir = path.join(outDir, 'export');
+    const exported = await stage(
+      'export',
+      async () => exportModel((await buildExportGraph({ checkpoint: best })).graph, exportDir),
+      (r) => formatExportResult(r).split('\n').map((l) => l.trim()).join('; '),
+    );
+    const zip = exported.zip!.file;
+    const reference = createFeatureEmbedder({ ...backbone, dispose: () => undefined }, trained, { name: 'training-side tfjs' });
+    const verified = await stage('verify submission', () => verifySubmission(zip, { reference }), (r) => (r.ok ? `ok: ${formatVerifyReport(r).split('\n')[0]}` : `FAILED: ${formatVerifyReport(r)}`));
+    if (!verified.ok) throw new Error(`verify-submission failed:\n${formatVerifyReport(verified)}`);
+
+    const evalDirs = await writeEvalFolders(data, split, outDir);
+    let report: string | null = null;
+    if (a.jig) {
+      report = path.join(outDir, 'jig-report.html');
+      await stage(
+        'jig report',
+        () => jigCommand({ gallery: evalDirs.index, queries: evalDirs.queries, model: exported.onnx!.file, out: report!, k: 5, imageSize: backbone.preprocess.imageSize, cacheDir: path.join(outDir, 'jig-cache') }, () => undefined),
+        (r) => `${r.queries.length} queries, mP@5 ${r.metrics?.overall.mP5.toFixed(4) ?? 'n/a'} through the exported ONNX model -> ${path.relative(process.cwd(), report!)}`,
+      );
+    }
+    trained.dispose();
+    return {
+      mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, trainedHead: evaluation.overall.mP5 },
+      metrics: evaluation,
+      submission: zip,
+      report,
+      outDir,
+      evalDirs,
+    };
+  } finally {
+    model.dispose();
   }
 }
 
@@ -293,15 +272,14 @@ export function formatStages(stages: StageRecord[]): string {
   ].join('\n');
 }
 
-/** The default run's settings: head lr 1e-2 for 30 epochs suits 1792-d CNN features (measured: held-out mP@5 0.685 vs 0.59 at the CLIP recipe's 1e-3 x 10). */
-export const DEFAULT_RUN_CONFIG = path.join(PROJECT_ROOT, 'data', 'default-run.json');
-
-export async function mainJobCommand(opts: { config?: string; out?: string }): Promise<MainJobResult> {
-  const config = loadConfig(opts.config ?? process.env.GUIE_CONFIG ?? DEFAULT_RUN_CONFIG);
-  const res = await runMainJob({ config, outDir: opts.out });
+export async function mainJobCommand(opts: { config?: string; data?: string; out?: string; split?: string }): Promise<MainJobResult> {
+  const config = mergeConfig(loadConfig(opts.config), validatePartial(opts.split === undefined ? {} : { split: opts.split }, '--split'));
+  const res = await runMainJob({ config, data: opts.data, outDir: opts.out });
   console.log('\n' + formatStages(res.stages));
   console.log(`\nheld-out mP@5: trained head ${res.mP5.trainedHead.toFixed(4)} | PCA-${config.embeddingDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
+  for (const [d, m] of Object.entries(res.metrics.byDomain)) console.log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries} queries)`);
   console.log(`submission: ${res.submission}`);
   if (res.report) console.log(`report:     ${res.report}`);
+  console.log(`evaluate again: guie eval --model ${path.join(res.outDir, 'export', 'model.onnx')} --queries ${res.evalDirs.queries} --index ${res.evalDirs.index}`);
   return res;
 }

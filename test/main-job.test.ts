@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_CONFIG, loadConfig, mergeConfig } from '../lib/config';
+import { DEFAULT_CONFIG, mergeConfig } from '../lib/config';
 import { decodeRgb, resizeForModel } from '../lib/data/image';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { decodeRecord } from '../lib/data/schema';
@@ -17,11 +17,11 @@ import { defaultBackboneCacheDir, loadBackbone } from '../lib/model/backbones';
 import { createFeatureEmbedder } from '../lib/model/tfjs-embedder';
 import { EmbeddingHead } from '../lib/model/heads';
 import { headFromCheckpoint } from '../lib/export/export-model';
-import { DEFAULT_RUN_CONFIG, formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
+import { formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
 import { runPythonJson } from './oracle/python';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-main-'));
-const config = mergeConfig(loadConfig(DEFAULT_RUN_CONFIG, {}), { paths: { ...DEFAULT_CONFIG.paths, cache: path.join(tmp, 'cache'), outputs: tmp } });
+const config = mergeConfig(DEFAULT_CONFIG, { paths: { ...DEFAULT_CONFIG.paths, cache: path.join(tmp, 'cache'), outputs: tmp } });
 const sample = { trainInstances: 120, heldOutInstances: 50, distractorInstances: 20, viewsPerInstance: 4 };
 let first: MainJobResult;
 let firstSeconds: number;
@@ -34,7 +34,8 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('every stage runs and reports; the trained head beats PCA-64 of the raw backbone on held-out queries', () => {
-  expect(first.stages.map((s) => s.stage)).toEqual(['device', 'sample data', 'backbone', 'features', 'baseline', 'train head', 'evaluate', 'export', 'verify submission', 'jig report']);
+  expect(first.stages.map((s) => s.stage)).toEqual(['device', 'data', 'split', 'backbone', 'features', 'baseline', 'train head', 'evaluate', 'export', 'verify submission', 'jig report']);
+  expect(first.stages[2].result).toMatch(/^split the sample's own split: train \d+ images of 108 classes, per-epoch validation \d+ of 12 classes; evaluation 50 queries/);
   const table = formatStages(first.stages);
   expect(table).toMatch(/^stage +time +result/);
   expect(table).toMatch(/total +\d+\.\d+s/);

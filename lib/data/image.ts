@@ -162,3 +162,15 @@ export async function encodeJpeg(img: RgbImage, quality = 90): Promise<Buffer> {
 export async function encodePng(img: RgbImage): Promise<Buffer> {
   return fromRgb(img).png().toBuffer();
 }
+
+/** File extension for encoded image bytes, from their magic number (".jpg" when unknown: sharp sniffs content anyway). */
+export function imageExtension(bytes: Uint8Array): string {
+  const at = (i: number, ...v: number[]) => v.every((x, k) => bytes[i + k] === x);
+  if (at(0, 0x89, 0x50, 0x4e, 0x47)) return '.png';
+  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return '.webp';
+  if (at(0, 0x47, 0x49, 0x46, 0x38)) return '.gif';
+  if (at(0, 0x42, 0x4d)) return '.bmp';
+  if (at(0, 0x49, 0x49, 0x2a, 0x00) || at(0, 0x4d, 0x4d, 0x00, 0x2a)) return '.tif';
+  if (at(4, 0x66, 0x74, 0x79, 0x70, 0x61, 0x76, 0x69, 0x66)) return '.avif';
+  return '.jpg';
+}

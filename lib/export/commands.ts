@@ -7,16 +7,16 @@ export function register(program: Command): void {
   program
     .command('export')
     .description('build the inference graph (uint8 image -> 64-d unit embedding) and write SavedModel, ONNX and submission.zip')
-    .option('--backbone <name>', 'packaged CNN (mobilenet_v2_140: offline default, inception_v3_mixed5) or CLIP ViT config name', 'mobilenet_v2_140')
+    .option('--backbone <name>', "packaged CNN (mobilenet_v2_140, inception_v3_mixed5) or CLIP ViT config name (default: the checkpoint's backbone, else mobilenet_v2_140)")
     .option('--vit-weights <file>', 'CLIP ViT weights (.safetensors; OpenCLIP, Hugging Face or bare layout)')
-    .option('--checkpoint <dir>', 'training checkpoint holding the head (param/head.kernel, param/head.bias)')
+    .option('--checkpoint <dir>', 'the trained head: a checkpoint, or a run / train folder (its checkpoints/best); it records its backbone')
     .option('--out <dir>', 'output folder', 'outputs/export')
     .option('--random-seed <n>', 'seed for weights not given by a file (random ViT / head: offline path)', '0')
     .option('--head-dim <n>', 'embedding width', '64')
     .option('--resize <mode>', 'CLIP ViTs: bilinear (host baseline) or shortest_bicubic_crop (CLIP eval)', 'bilinear')
     .option('--no-onnx', 'skip the ONNX file')
     .option('--verify', 'verify the zip after writing it')
-    .action(async (o: { backbone: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize: string; onnx: boolean; verify?: boolean }) => {
+    .action(async (o: { backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize: string; onnx: boolean; verify?: boolean }) => {
       await initBackend();
       if (o.resize !== 'bilinear' && o.resize !== 'shortest_bicubic_crop') throw new Error(`--resize ${o.resize}: choose bilinear or shortest_bicubic_crop`);
       const { result, report } = await exportCommand({ ...o, resize: o.resize, randomSeed: Number(o.randomSeed), headDim: Number(o.headDim) });

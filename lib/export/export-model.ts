@@ -12,7 +12,7 @@ import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/pack
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { getVitConfig } from '../model/vit-config';
 import { loadVitWeights } from '../model/weights';
-import { loadCheckpoint } from '../train/checkpoint';
+import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
 import type { Graph, HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
@@ -61,12 +61,12 @@ export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: b
 }
 
 export interface ExportCommandOptions {
-  /** A packaged CNN (lib/model/packaged-cnn.ts) or a ViT config name (lib/model/vit-config.ts). */
-  backbone: string;
+  /** A packaged CNN (lib/model/packaged-cnn.ts) or a ViT config name (lib/model/vit-config.ts); default: the checkpoint's, else mobilenet_v2_140. */
+  backbone?: string;
   out: string;
   /** CLIP ViTs: OpenCLIP/HF/bare safetensors; without it the ViT gets random weights (offline path). */
   vitWeights?: string;
-  /** Training checkpoint whose `param/head.kernel` and `param/head.bias` become the head; else a random head. */
+  /** Training checkpoint (or a run / train folder holding one) whose head is exported; else a random head. */
   checkpoint?: string;
   randomSeed?: number;
   headDim?: number;
@@ -80,8 +80,9 @@ export interface ExportCommandOptions {
  * Head weights from a training checkpoint (lib/train/checkpoint.ts): the training model stores the
  * projection torch-style as `head.proj.weight` [dim, in]; a Keras-style `head.kernel` [in, dim] is read too.
  */
-export function headFromCheckpoint(dir: string, inDim: number): NamedWeights {
-  const { tensors } = loadCheckpoint(dir);
+export function headFromCheckpoint(dir: string, inDim: number, backbone?: string): NamedWeights {
+  const ckpt = loadCheckpoint(dir);
+  const { tensors } = ckpt;
   const has = () => [...tensors.keys()].filter((k) => k.startsWith('param/')).slice(0, 8).join(', ');
   const proj = tensors.get('param/head.proj.weight');
   const kernel = tensors.get('param/head.kernel');
@@ -91,7 +92,11 @@ export function headFromCheckpoint(dir: string, inDim: number): NamedWeights {
     ['head.kernel', proj ? transpose2d(f32(proj.values, proj.shape)) : f32(kernel!.values, kernel!.shape)],
     ['head.bias', f32(bias.values, bias.shape)],
   ]);
-  if (out.get('head.kernel')!.shape[0] !== inDim) throw new Error(`${dir}: head kernel is [${out.get('head.kernel')!.shape}] but the backbone gives ${inDim}-d features`);
+  if (out.get('head.kernel')!.shape[0] !== inDim) {
+    const trainedOn = checkpointModel(ckpt)?.backbone;
+    const hint = trainedOn ? `: it was trained on ${trainedOn} features; export with --backbone ${trainedOn} (or leave --backbone out)` : '; pass the --backbone it was trained on';
+    throw new Error(`${dir}: head kernel is [${out.get('head.kernel')!.shape}] but backbone ${backbone ?? '?'} gives ${inDim}-d features${hint}`);
+  }
   return out;
 }
 
@@ -105,18 +110,22 @@ function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
 }
 
 /** The inference graph for any supported backbone: packaged graph-model CNN or CLIP ViT. */
-export async function buildExportGraph(o: Omit<ExportCommandOptions, 'out' | 'onnx' | 'verify'>): Promise<{ graph: Graph; preprocess: Preprocess }> {
-  const seed = o.randomSeed ?? 0;
+export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 'onnx' | 'verify'>): Promise<{ graph: Graph; preprocess: Preprocess; backbone: string }> {
+  const seed = opts.randomSeed ?? 0;
+  const checkpoint = opts.checkpoint ? resolveCheckpointDir(opts.checkpoint) : undefined;
+  const recorded = checkpoint ? checkpointModel(loadCheckpoint(checkpoint))?.backbone : undefined;
+  const o = { ...opts, checkpoint, backbone: opts.backbone ?? recorded ?? 'mobilenet_v2_140' };
+  if (recorded && opts.backbone && opts.backbone !== recorded) throw new Error(`${checkpoint}: this head was trained on ${recorded} features, not ${opts.backbone} (leave --backbone out to use the checkpoint's)`);
   const cnn = PACKAGED_CNNS[o.backbone];
   if (cnn) {
-    const head = o.checkpoint ? headFromCheckpoint(o.checkpoint, cnn.featureDim) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
+    const head = o.checkpoint ? headFromCheckpoint(o.checkpoint, cnn.featureDim, o.backbone) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
     const cache = await buildCacheContents(cnn);
     const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
     // the cache is a graph model (layers models are converted to one); its metadata names the feature node
     const meta = (cache.json.userDefinedMetadata as { guie?: CacheMeta } | undefined)?.guie;
     if (!meta) throw new Error(`backbone "${o.backbone}": packaged model cache carries no guie metadata (feature node unknown)`);
     const graph = graphModelInferenceGraph({ model: cache.json, weightData, outputNode: meta.outputNode, featureDim: cnn.featureDim, preprocess: cnn.preprocess }, head);
-    return { graph, preprocess: cnn.preprocess };
+    return { graph, preprocess: cnn.preprocess, backbone: o.backbone };
   }
   const cfg: VitConfig = getVitConfig(o.backbone);
   const inDim = cfg.outputDim ?? cfg.width;
@@ -125,13 +134,13 @@ export async function buildExportGraph(o: Omit<ExportCommandOptions, 'out' | 'on
     const loaded = loadVitWeights(o.vitWeights, cfg);
     weights = namedWeightsFromTf(loaded.weights);
     tf.dispose([...loaded.weights.values()]);
-    for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim) : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
+    for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
   } else {
     weights = randomClipWeights(cfg, o.headDim ?? 64, seed);
-    if (o.checkpoint) for (const [k, v] of headFromCheckpoint(o.checkpoint, inDim)) weights.set(k, v);
+    if (o.checkpoint) for (const [k, v] of headFromCheckpoint(o.checkpoint, inDim, o.backbone)) weights.set(k, v);
   }
   const preprocess: Preprocess = { ...cfg.preprocess, resize: o.resize ?? 'bilinear' };
-  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess };
+  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone };
 }
 
 /** Where notebook 03 leaves its best head checkpoint (DEBUG run). */

@@ -1,5 +1,8 @@
 /** `guie eval`, `guie embed` and `guie index`: thin CLI wrappers over lib/retrieval. */
 import * as fs from 'fs';
+import * as path from 'path';
+import { MANIFEST_FILE, readManifest } from '../data/builders/build';
+import { listShards } from '../data/pipeline';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Embedder } from '../embedder';
 import { embedToDir, folderSource, readEmbeddings, tfrecordSource } from './embed';
@@ -19,7 +22,7 @@ function indexKind(v: string): 'exact' | 'hnsw' {
 interface EvalArgs {
   queries: string;
   index: string;
-  solution: string;
+  solution?: string;
   out?: string;
   indexKind: 'exact' | 'hnsw';
   k: number;
@@ -29,35 +32,40 @@ interface EvalArgs {
   batch?: number;
 }
 
-/**
- * Registers the retrieval commands. `loadEmbedder` turns a --model argument into an Embedder;
- * the CLI passes the project's model loader (without it `guie embed` and `eval --model` are not registered).
- */
-export function register(program: Command, loadEmbedder?: (model: string) => Promise<Embedder>): void {
-  const evalCmd = program
+/** What a --model argument loads to (lib/model-loader.ts in the CLI). */
+export type ModelLoader = (model: string) => Promise<{ embedder: Embedder; fingerprint: string; description: string }>;
+
+/** Record files of a folder or file list, with the schema of this project's manifest.json when there is one. */
+function recordsSource(inputs: string[], o: { imageKey?: string; idKey?: string }, preprocess: Embedder['preprocess']) {
+  const files = listShards(inputs);
+  if (files.length === 0) throw new Error(`${inputs.join(', ')}: no images and no .tfrec/.tfrecord files`);
+  const manifest = inputs.length === 1 && fs.existsSync(path.join(inputs[0], MANIFEST_FILE)) ? readManifest(path.join(inputs[0], MANIFEST_FILE)) : null;
+  return tfrecordSource(files, { imageKey: o.imageKey ?? manifest?.schema.image, idKey: o.idKey ?? manifest?.schema.id, preprocess });
+}
+
+/** Registers `guie eval`, `guie index` and `guie embed`; `loadModel` turns a --model argument into an Embedder. */
+export function register(program: Command, loadModel: ModelLoader, workDir: () => string): void {
+  program
     .command('eval')
-    .description('mP@5 (host CalibratedPrecision) Public/Private/overall and per domain, recall@k, mAP@100')
-    .requiredOption('--queries <dir>', 'query embeddings directory (from `guie embed`), or query images with --model')
-    .requiredOption('--index <dir>', 'index embeddings directory, a saved index from `guie index`, or index images with --model')
-    .requiredOption('--solution <csv>', 'host-style solution CSV: id,<space-separated index ids>,Usage[,domain]')
+    .description('mP@5 (host CalibratedPrecision) overall, Public/Private and per domain, recall@k, mAP@100; ground truth from class folders or a solution CSV')
+    .requiredOption('--queries <dir>', 'query images in class folders (<class>/<image> or <group>/<class>/<image>, with --model), or query embeddings from `guie embed`')
+    .requiredOption('--index <dir>', 'index images in class folders (with --model), index embeddings, or a saved index from `guie index`')
+    .option('--model <model>', 'embed image folders with this model: model.onnx, a saved_model folder, a `guie run` folder or a training checkpoint')
+    .option('--solution <csv>', 'host-style solution CSV id,<space-separated index ids>,Usage[,domain] (default: same class folder = relevant)')
     .option('--out <json>', 'write the full report as JSON')
     .option('--index-kind <kind>', 'exact or hnsw (when --index holds embeddings)', indexKind, 'exact')
     .option('-k, --k <n>', 'neighbours per query', positiveInt, 100)
-    .option('--ignore-extra', 'leave out query embeddings the solution does not list (the host rejects them)');
-  if (loadEmbedder) {
-    evalCmd
-      .option('--model <model>', 'embed image folders given as --queries/--index with this model')
-      .option('--work <dir>', 'where embedded image folders are cached (default: eval-cache beside the solution)')
-      .option('--batch <n>', 'images per batch when embedding', positiveInt, 32);
-  }
-  evalCmd.action(async (o: EvalArgs) => {
-    const embedder = o.model && loadEmbedder ? await loadEmbedder(o.model) : undefined;
-    try {
-      await evalCommand({ ...o, embedder, workDir: o.work, batchSize: o.batch, extraQueries: o.ignoreExtra ? 'ignore' : 'error' });
-    } finally {
-      embedder?.dispose();
-    }
-  });
+    .option('--ignore-extra', 'with --solution: leave out query embeddings the solution does not list (the host rejects them)')
+    .option('--work <dir>', 'where embedded image folders are cached (default <paths.cache>/eval)')
+    .option('--batch <n>', 'images per batch when embedding', positiveInt, 32)
+    .action(async (o: EvalArgs) => {
+      const model = o.model ? await loadModel(o.model) : undefined;
+      try {
+        await evalCommand({ ...o, embedder: model?.embedder, modelFingerprint: model?.fingerprint, workDir: o.work ?? workDir(), batchSize: o.batch, extraQueries: o.ignoreExtra ? 'ignore' : 'error' });
+      } finally {
+        model?.embedder.dispose();
+      }
+    });
 
   program
     .command('index')
@@ -74,26 +82,29 @@ export function register(program: Command, loadEmbedder?: (model: string) => Pro
       await index.dispose();
     });
 
-  if (!loadEmbedder) return;
   program
     .command('embed')
-    .description('embed a folder tree or TFRecord shards into an embeddings directory (resumes an interrupted run)')
-    .requiredOption('--model <model>', 'model to embed with')
-    .argument('<out>', 'embeddings directory')
-    .argument('<inputs...>', 'one image folder, or TFRecord shard files')
+    .description('embed an image folder (ids = paths) or TFRecords with a model into an embeddings directory; resumes an interrupted run')
+    .argument('<inputs...>', 'one image folder, or TFRecord files / a folder of them')
+    .requiredOption('--model <model>', 'model.onnx, a saved_model folder, a `guie run` folder or a training checkpoint')
+    .requiredOption('--out <dir>', 'embeddings directory (vectors.f32, ids.txt, state.json)')
     .option('--batch <n>', 'images per batch', positiveInt, 32)
-    .option('--image-key <key>', 'TFRecord feature with the encoded image', 'image')
-    .option('--id-key <key>', 'TFRecord feature with the image id (default: shard:record)')
-    .option('--restart', 'discard a previous run in <out>')
-    .action(async (out: string, inputs: string[], o: { model: string; batch: number; imageKey: string; idKey?: string; restart?: boolean }) => {
-      const isFolder = inputs.length === 1 && fs.statSync(inputs[0]).isDirectory();
-      const source = isFolder ? folderSource(inputs[0]) : tfrecordSource(inputs, o);
-      const embedder = await loadEmbedder(o.model);
+    .option('--image-key <key>', 'TFRecord feature with the encoded image (default: the records\' manifest or image/encoded)')
+    .option('--id-key <key>', 'TFRecord feature with the image id (default: the manifest\'s, else shard:record)')
+    .option('--restart', 'discard a previous run in --out')
+    .option('--progress <mode>', 'bar | lines | silent')
+    .action(async (inputs: string[], o: { model: string; out: string; batch: number; imageKey?: string; idKey?: string; restart?: boolean; progress?: 'bar' | 'lines' | 'silent' }) => {
+      for (const p of inputs) if (!fs.existsSync(p)) throw new Error(`${p}: does not exist`);
+      const model = await loadModel(o.model);
       try {
-        const state = await embedToDir(source, embedder, out, { batchSize: o.batch, restart: o.restart });
-        console.log(`${state.done} images -> ${out} (${embedder.name}, ${state.dim}-d)`);
+        const pp = model.embedder.preprocess;
+        const isImageFolder = inputs.length === 1 && fs.statSync(inputs[0]).isDirectory() && listShards(inputs).length === 0;
+        const source = isImageFolder ? folderSource(inputs[0], pp) : recordsSource(inputs, o, pp);
+        if (isImageFolder && source.size === 0) throw new Error(`${inputs[0]}: no images (.jpg, .png, .webp, ...) inside`);
+        const state = await embedToDir(source, model.embedder, o.out, { batchSize: o.batch, restart: o.restart, progress: o.progress });
+        console.log(`${state.done} images -> ${o.out} (${model.description}, ${state.dim}-d)`);
       } finally {
-        embedder.dispose();
+        model.embedder.dispose();
       }
     });
 }

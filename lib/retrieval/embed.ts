@@ -17,7 +17,8 @@ import type { Embedder, RgbImage } from '../embedder';
 import { writeFileAtomic, writeJsonAtomic, writeFileSynced } from '../util/atomic';
 import { progress, ProgressOptions } from '../util/progress';
 import { readF32 } from './exact-index';
-import { decodeRgb } from '../data/image';
+import { decodeRgb, resizeForModel } from '../data/image';
+import type { Preprocess } from '../model/vit-config';
 import { DEFAULT_SCHEMA } from '../data/schema';
 
 export interface ImageItem {
@@ -44,8 +45,8 @@ function listImages(dir: string, root: string, out: string[]): void {
   }
 }
 
-/** Every image under `root`, sorted by path; id = path relative to root with '/' separators. */
-export function folderSource(root: string): ImageSource {
+/** Every image under `root`, sorted by path; id = path relative to root with '/' separators. With `preprocess`, images decode straight to that model geometry (what training and evaluation feed a backbone). */
+export function folderSource(root: string, preprocess?: Preprocess): ImageSource {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root}: not a directory of images`);
   const files: string[] = [];
   listImages(root, root, files);
@@ -55,10 +56,14 @@ export function folderSource(root: string): ImageSource {
     async *items() {
       for (const rel of files) {
         const file = path.join(root, rel);
-        yield { id: rel.split(path.sep).join('/'), decode: async () => decodeRgb(await fs.promises.readFile(file), { name: file }) };
+        yield { id: rel.split(path.sep).join('/'), decode: async () => decodeTo(await fs.promises.readFile(file), file, preprocess) };
       }
     },
   };
+}
+
+async function decodeTo(bytes: Uint8Array, name: string, preprocess?: Preprocess): Promise<RgbImage> {
+  return preprocess ? resizeForModel(bytes, preprocess, { name }) : decodeRgb(bytes, { name });
 }
 
 export interface TfRecordSourceOptions {
@@ -66,6 +71,8 @@ export interface TfRecordSourceOptions {
   imageKey?: string;
   /** Feature with the id (bytes or int64); default: the schema's id feature where a record has it, else "<shard basename>:<record number>". */
   idKey?: string;
+  /** Decode straight to this model geometry. */
+  preprocess?: Preprocess;
 }
 
 /** Images inside TFRecord shards of tf.train.Example records, in shard order. */
@@ -89,7 +96,7 @@ export function tfrecordSource(files: readonly string[], opts: TfRecordSourceOpt
             id = f.kind === 'bytes' ? Buffer.from(f.value[0]).toString('utf8') : String(f.value[0]);
           }
           const bytes = img.value[0];
-          yield { id, decode: () => decodeRgb(bytes, { name: label }) };
+          yield { id, decode: () => decodeTo(bytes, label, opts.preprocess) };
           n++;
         }
       }

@@ -12,6 +12,8 @@ import { ExactIndex, ExactIndexOptions } from './exact-index';
 import { HnswIndex, HnswOptions } from './hnsw-index';
 import { MetricsReport, MetricSet, retrievalMetrics } from './metrics';
 import { readSolutionCsv, Solution, solutionParts } from './solution';
+import { solutionFromIds } from './folder-truth';
+import { createHash } from 'crypto';
 import { neighbourIds, SearchResult, VectorIndex } from './vector-index';
 
 export interface EvalOptions {
@@ -127,39 +129,70 @@ export interface EvalCommandOptions extends EvalOptions {
   queries: string;
   /** Index embeddings directory, saved index, or a folder of index images (needs `embedder`). */
   index: string;
-  solution: string;
+  /** Host-style solution CSV; without it the ground truth comes from class folder names (lib/retrieval/folder-truth.ts). */
+  solution?: string;
   /** JSON report path. */
   out?: string;
   /** Embeds image folders given as queries/index; vectors are cached (resumable) under `workDir`. */
   embedder?: Embedder;
+  /** Names the embedder's weights (lib/model-loader.ts): part of the cache folder name. */
+  modelFingerprint?: string;
   workDir?: string;
   batchSize?: number;
 }
 
 const isEmbeddings = (dir: string) => fs.existsSync(path.join(dir, 'state.json'));
 const isSavedIndex = (dir: string) => fs.existsSync(path.join(dir, 'meta.json'));
+const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+
+/** Names, sizes and times of the images under `dir`: a changed folder gets a fresh cache instead of a resume error. */
+function listingStamp(dir: string): string {
+  const parts: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = fs.statSync(p);
+        parts.push(`${path.relative(dir, p)}:${st.size}:${st.mtimeMs}`);
+      }
+    }
+  };
+  walk(dir);
+  return short(parts.join('\n'));
+}
 
 /** Embeddings as given, or embedded now from a folder of images. */
 async function embeddingsOf(dir: string, role: 'queries' | 'index', opts: EvalCommandOptions): Promise<Embeddings> {
   if (isEmbeddings(dir)) return readEmbeddings(dir);
-  if (!opts.embedder) throw new Error(`${dir}: not an embeddings directory (no state.json); pass a model to embed a folder of images`);
-  const cache = path.join(opts.workDir ?? path.join(path.dirname(path.resolve(opts.solution)), 'eval-cache'), opts.embedder.name, role);
-  await embedToDir(folderSource(dir), opts.embedder, cache, { batchSize: opts.batchSize });
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--${role} ${dir}: not a folder`);
+  if (!opts.embedder) throw new Error(`${dir}: not an embeddings directory (no state.json); pass --model to embed a folder of images`);
+  const root = opts.workDir ?? path.join(path.dirname(path.resolve(opts.solution ?? dir)), 'eval-cache');
+  const cache = path.join(root, short(opts.modelFingerprint ?? opts.embedder.name), `${role}-${short(path.resolve(dir))}-${listingStamp(dir)}`);
+  await embedToDir(folderSource(dir, opts.embedder.preprocess), opts.embedder, cache, { batchSize: opts.batchSize });
   return readEmbeddings(cache);
 }
 
 /** `guie eval`: prints the summary, writes the JSON report, returns it. */
 export async function evalCommand(opts: EvalCommandOptions, log: (s: string) => void = console.log): Promise<EvalReport> {
-  const solution = readSolutionCsv(opts.solution);
   const queries = await embeddingsOf(opts.queries, 'queries', opts);
   const index = isSavedIndex(opts.index)
     ? openIndex(opts.index, opts.indexKind, opts)
     : buildIndex(await embeddingsOf(opts.index, 'index', opts), opts.indexKind, opts);
   try {
-    const report = await evaluateEmbeddings(queries, index, solution, opts);
+    let solution: Solution;
+    let extraQueries = opts.extraQueries;
+    if (opts.solution) solution = readSolutionCsv(opts.solution);
+    else {
+      const truth = solutionFromIds(queries.ids, index.ids);
+      solution = truth.solution;
+      if (truth.unmatched.length > 0) log(`${truth.unmatched.length} queries have no class folder in the index and are left out (first: ${truth.unmatched[0]})`);
+      extraQueries = 'ignore';
+    }
+    const report = await evaluateEmbeddings(queries, index, solution, { ...opts, extraQueries });
     log(formatEvalReport(report));
     if (opts.out) {
-      const inputs = { solution: path.resolve(opts.solution), queries: path.resolve(opts.queries), index: path.resolve(opts.index), model: opts.embedder?.name };
+      const inputs = { solution: opts.solution ? path.resolve(opts.solution) : 'class folders', queries: path.resolve(opts.queries), index: path.resolve(opts.index), model: opts.embedder?.name };
       writeJsonAtomic(opts.out, { inputs, ...report });
       log(`report: ${opts.out}`);
     }

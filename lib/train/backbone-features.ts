@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Batch, batches } from '../data/pipeline';
 import { PIXELS_VERSION } from '../data/image';
 import { countTfRecords } from '../data/tfrecord';
+import { dataFingerprint } from '../data/fingerprint';
 import type { Backbone } from '../model/backbones';
 import { buildFeatureCache, FeatureBatch, FeatureCacheMeta } from './feature-cache';
 
@@ -21,6 +22,8 @@ export interface BackboneFeaturesOptions {
   /** Labels are stored minus this offset (a split whose labels start above 0). */
   labelOffset?: number;
   progressMode?: 'bar' | 'lines' | 'silent';
+  /** Content fingerprint of `files` (lib/data/fingerprint.ts); computed here when not given. */
+  fingerprint?: string;
 }
 
 export async function countRecords(files: readonly string[]): Promise<number> {
@@ -35,7 +38,9 @@ export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Prom
   const total = await countRecords(opts.files);
   const offset = opts.labelOffset ?? 0;
   const pp = opts.backbone.preprocess;
-  const key = `${opts.backbone.name}|${pp.imageSize}|${pp.resize}|pixels-v${PIXELS_VERSION}|${opts.files.join(',')}|${offset}|file-order`;
+  // what the rows are made from: backbone, its preprocessing, pixel code, record contents (not paths), label offset
+  const data = opts.fingerprint ?? dataFingerprint(opts.files);
+  const key = `backbone=${opts.backbone.name}|pixels=${pp.imageSize}px,${pp.resize},mean${pp.mean.join(',')},std${pp.std.join(',')},v${PIXELS_VERSION}|data=${data}|labelOffset=${offset}|order=file`;
   let stream: AsyncGenerator<Batch> | null = null;
   let pending: FeatureBatch = { features: new Float32Array(0), labels: new Int32Array(0), sources: [] };
   let position = 0;

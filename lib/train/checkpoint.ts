@@ -8,6 +8,8 @@
 import { crc32c } from '@node-rs/crc32';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { Preprocess } from '../model/vit-config';
+import type { HeadConfig } from './model';
 import type { RngState } from './rng';
 import { writeFileSynced } from '../util/atomic';
 
@@ -29,6 +31,37 @@ export interface CheckpointState extends TrainPosition {
   best: { metric: number; epoch: number; step: number } | null;
   /** Anything else the loop wants back (stage, config fingerprint, last metrics). */
   extra: Record<string, unknown>;
+}
+
+/** What a checkpoint's weights belong to, so export and embedding need nothing else (saved in every checkpoint's state). */
+export interface CheckpointModel {
+  backbone: string;
+  preprocess: Preprocess;
+  head: HeadConfig;
+  data: { input: string; fingerprint: string; split: string };
+  featureKey: string;
+}
+
+/** The model a checkpoint records, or null for checkpoints written without one (tests, older runs). */
+export function checkpointModel(ckpt: Checkpoint): CheckpointModel | null {
+  const m = ckpt.state.extra.model as CheckpointModel | undefined;
+  return m && typeof m.backbone === 'string' && m.head ? m : null;
+}
+
+/**
+ * A checkpoint directory from what a user may pass: the checkpoint itself, a run's checkpoints/
+ * folder, a `guie train` output or a `guie run` folder (their best, else newest, checkpoint).
+ */
+export function resolveCheckpointDir(p: string): string {
+  const abs = path.resolve(p);
+  if (!fs.existsSync(abs)) throw new Error(`${abs}: does not exist (a run's best head is <run>/train/checkpoints/best, or <train --out>/checkpoints/best)`);
+  if (fs.existsSync(path.join(abs, 'state.json'))) return abs;
+  for (const root of [abs, path.join(abs, 'checkpoints'), path.join(abs, 'train', 'checkpoints')]) {
+    if (fs.existsSync(path.join(root, 'best', 'state.json'))) return path.join(root, 'best');
+    const newest = listCheckpoints(root)[0];
+    if (newest) return newest;
+  }
+  throw new Error(`${abs}: not a checkpoint (no state.json) and holds no checkpoints/ (expected <run>/train/checkpoints/best)`);
 }
 
 export interface NamedArray {

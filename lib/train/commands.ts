@@ -1,29 +1,31 @@
 /**
- * `guie train`: head training on cached backbone features. Missing caches are built first from
- * the record files under config paths.data (split by file 90/10 as the reference notebook, a few
- * files in DEBUG) with the config's frozen backbone; lr, epochs, head sizes and seed come from
- * the shared config file.
+ * `guie train`: head training on cached backbone features of your data (config paths.data, or
+ * --data; empty = the bundled sample): data -> split -> features (cached by content) -> head,
+ * the same stages as the main job. Settings come from the one Config (lib/config.ts); flags
+ * here override single keys. Explicit --train-features/--val-features train on caches made elsewhere.
  */
 import type { Command } from 'commander';
+import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig } from '../config';
+import { describeConfig, loadConfig, mergeConfig, validatePartial, type Config } from '../config';
+import { openDataSet } from '../data/dataset';
+import { splitDataSet } from '../data/split';
 import { initBackend } from '../device';
+import { loadBackbone } from '../model/backbones';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { pageHtml } from '../viz/plotly';
+import type { CheckpointModel } from './checkpoint';
 import { readMetricsLog, trainingCurvesFigure } from './curves';
-import * as fs from 'fs';
-import { debugSubset, listShards, splitShards } from '../data/pipeline';
-import { loadBackbone } from '../model/backbones';
-import type { Config } from '../config';
-import { cacheBackboneFeatures } from './backbone-features';
 import { cacheDataset, loadFeatureCache } from './feature-cache';
-import { DEFAULT_TRAIN_CONFIG, train, TrainConfig, TrainingDivergedError, TrainResult } from './loop';
-import { createModel, HeadConfig, initHeadWeights, MarginKind } from './model';
-import type { OptimizerKind } from './optim';
-import type { ScheduleKind } from './schedule';
+import { train, TrainingDivergedError, type Dataset, type TrainResult } from './loop';
+import { createModel, initHeadWeights } from './model';
+import { dataFeatures, trainingSets } from './prepare';
+import { headConfigFrom, trainConfigFrom } from './settings';
 
 export interface TrainCommandOptions {
   config?: string;
+  data?: string;
+  split?: string;
   trainFeatures?: string;
   valFeatures?: string;
   out?: string;
@@ -41,95 +43,95 @@ export interface TrainCommandOptions {
   progress?: 'bar' | 'lines' | 'silent';
 }
 
-function int(name: string, v: string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${v}"`);
-  return n;
+/** Flag -> config key; values are validated by the config schema like any other source. */
+const FLAG_KEYS: Array<[keyof TrainCommandOptions, keyof Config]> = [
+  ['split', 'split'],
+  ['epochs', 'epochs'],
+  ['optimizer', 'optimizer'],
+  ['schedule', 'schedule'],
+  ['accum', 'accumSteps'],
+  ['clip', 'clipNorm'],
+  ['checkpointEvery', 'checkpointEvery'],
+  ['keep', 'keepLast'],
+  ['margin', 'margin'],
+  ['subCenters', 'subCenters'],
+  ['smoothing', 'labelSmoothing'],
+];
+
+export function configWithFlags(opts: TrainCommandOptions): Config {
+  const over: Record<string, unknown> = {};
+  for (const [flag, key] of FLAG_KEYS) {
+    const v = opts[flag];
+    if (typeof v !== 'string') continue;
+    over[key] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return mergeConfig(loadConfig(opts.config), validatePartial(over, 'command-line flags'));
 }
 
-function num(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0, got "${v}"`);
-  return n;
+interface TrainInputs {
+  sets: { train: Dataset; val: Dataset | null; numClasses: number };
+  inputDim: number;
+  model?: CheckpointModel;
+  describe: Record<string, unknown>;
 }
 
-function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
-  if (v === undefined) return dflt;
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
-  return v as T;
+/** Training and validation sets from explicit cache folders (made by another run or tool). */
+function fromCaches(trainDir: string, valDir: string | undefined): TrainInputs {
+  const trainCache = loadFeatureCache(path.resolve(trainDir));
+  const valCache = valDir && valDir !== 'none' ? loadFeatureCache(path.resolve(valDir)) : null;
+  let numClasses = 0;
+  for (const l of trainCache.labels) numClasses = Math.max(numClasses, l + 1);
+  return {
+    sets: { train: cacheDataset(trainCache), val: valCache ? cacheDataset(valCache) : null, numClasses },
+    inputDim: trainCache.dim,
+    describe: { trainFeatures: trainCache.dir, valFeatures: valCache?.dir ?? null },
+  };
 }
 
-function cacheComplete(dir: string): boolean {
-  const meta = path.join(dir, 'meta.json');
-  if (!fs.existsSync(meta)) return false;
-  const m = JSON.parse(fs.readFileSync(meta, 'utf8')) as { done?: number; total?: number };
-  return m.done === m.total;
-}
-
-/** Builds (or finishes) the train/val feature caches from config.paths.data with config.backbone. */
-export async function buildCachesFromConfig(config: Config, trainDir: string, valDir: string | null): Promise<void> {
-  let files = listShards([path.resolve(config.paths.data)]);
-  if (files.length === 0) throw new Error(`${path.resolve(config.paths.data)}: no .tfrec/.tfrecord files to build feature caches from`);
-  if (config.debug) files = debugSubset(files, config.debugShards, config.seed);
-  const split = splitShards(files, valDir ? config.validFraction : 0, config.seed);
+/** Data set -> split -> backbone features -> sets, as the main job does. */
+async function fromData(config: Config, opts: TrainCommandOptions, outDir: string): Promise<TrainInputs> {
+  const log = opts.progress === 'silent' ? () => undefined : (l: string) => console.log(l);
+  const data = await openDataSet(config, { recordsDir: path.join(outDir, 'records') }, opts.data ?? config.paths.data);
+  log(data.summary);
+  const split = splitDataSet(data, { kind: config.split, validFraction: config.validFraction, valClassFraction: config.valClassFraction, seed: config.seed });
+  log(split.summary);
   const backbone = await loadBackbone(config.backbone);
   try {
-    await cacheBackboneFeatures({ files: split.train, backbone, dir: trainDir, batchSize: config.batchSize });
-    if (valDir && split.valid.length > 0) await cacheBackboneFeatures({ files: split.valid, backbone, dir: valDir, batchSize: config.batchSize });
+    const features = await dataFeatures(config, data, backbone, { progressMode: opts.progress });
+    const sets = trainingSets(data, split, features.cache);
+    const head = headConfigFrom(config, features.cache.dim, sets.numClasses);
+    const model: CheckpointModel = { backbone: backbone.name, preprocess: backbone.preprocess, head, data: { input: data.input, fingerprint: data.fingerprint, split: split.kind }, featureKey: features.key };
+    return {
+      sets,
+      inputDim: features.cache.dim,
+      model,
+      describe: { data: { origin: data.origin, input: data.input, fingerprint: data.fingerprint, images: data.rows.length }, split: { kind: split.kind, summary: split.summary }, backbone: backbone.name, features: { dir: features.cache.dir, key: features.key } },
+    };
   } finally {
     backbone.dispose();
   }
 }
 
-/** Resolves options + config file into the loop's inputs and runs it. */
+/** Resolves config + flags into the loop's inputs and runs it. */
 export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResult> {
   await initBackend();
-  const config = loadConfig(opts.config);
-  const trainDir = path.resolve(opts.trainFeatures ?? path.join(config.paths.cache, 'features-train'));
-  const valDir = opts.valFeatures ?? path.join(config.paths.cache, 'features-val');
+  const config = configWithFlags(opts);
   const outDir = path.resolve(opts.out ?? path.join(config.paths.outputs, 'train'));
-  const valPath = opts.valFeatures === 'none' ? null : path.resolve(valDir);
-  // explicit cache directories must exist; the default ones are built from the record files on first use
-  if (!opts.trainFeatures && (!cacheComplete(trainDir) || (valPath && !opts.valFeatures && !cacheComplete(valPath)))) {
-    await buildCachesFromConfig(config, trainDir, valPath);
+  const inputs = opts.trainFeatures ? fromCaches(opts.trainFeatures, opts.valFeatures) : await fromData(config, opts, outDir);
+  const head = headConfigFrom(config, inputs.inputDim, inputs.sets.numClasses);
+  const cfg = { ...trainConfigFrom(config), progressMode: opts.progress };
+  const runFile = path.join(outDir, 'run.json');
+  if (opts.resume && fs.existsSync(runFile)) {
+    // never continue a run on features of other data, another backbone or other settings
+    const prior = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { features?: { key?: string }; head?: unknown };
+    const now = (inputs.describe.features as { key?: string } | undefined)?.key;
+    if (prior.features?.key !== now) throw new Error(`${runFile}: that run trained on other features (${prior.features?.key ?? 'unknown'}); now ${now ?? 'explicit caches'}: start a new --out instead of --resume`);
+    if (JSON.stringify(prior.head) !== JSON.stringify(head)) throw new Error(`${runFile}: that run's head settings differ from the current config; start a new --out instead of --resume`);
   }
-  const trainCache = loadFeatureCache(trainDir);
-  const valCache = valPath ? loadFeatureCache(valPath) : null;
-  let numClasses = 0;
-  for (const l of trainCache.labels) numClasses = Math.max(numClasses, l + 1);
-  const head: HeadConfig = {
-    inputDim: trainCache.dim,
-    embeddingDim: config.embeddingDim,
-    numClasses,
-    dropout: config.dropout,
-    margin: oneOf<MarginKind>('margin', opts.margin, ['arcface', 'cosface'], 'arcface'),
-    scale: config.arcScale,
-    marginValue: config.arcMargin,
-    subCenters: int('sub-centers', opts.subCenters, 1, 1),
-    labelSmoothing: num('smoothing', opts.smoothing, 0),
-  };
-  const cfg: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG,
-    seed: config.seed,
-    stages: [{ name: 'head', epochs: int('epochs', opts.epochs, config.epochs, 1), train: '^head\\.' }],
-    batchSize: config.batchSize,
-    accumSteps: int('accum', opts.accum, 1, 1),
-    clipNorm: num('clip', opts.clip, 0),
-    optimizer: { kind: oneOf<OptimizerKind>('optimizer', opts.optimizer, ['adamw', 'sgd'], 'adamw') },
-    lr: config.lr,
-    backboneLr: config.backboneLr,
-    weightDecay: config.weightDecay,
-    schedule: { kind: oneOf<ScheduleKind>('schedule', opts.schedule, ['linear', 'cosine', 'multistep', 'constant'], 'linear'), warmupSteps: config.warmupSteps },
-    checkpointEvery: int('checkpoint-every', opts.checkpointEvery, DEFAULT_TRAIN_CONFIG.checkpointEvery, 1),
-    keepLast: int('keep', opts.keep, DEFAULT_TRAIN_CONFIG.keepLast, 1),
-    progressMode: opts.progress,
-  };
-  if (!opts.resume) writeJsonAtomic(path.join(outDir, 'run.json'), { head, train: cfg, trainFeatures: trainDir, valFeatures: valCache?.dir ?? null });
+  if (!opts.resume) writeJsonAtomic(runFile, { ...inputs.describe, config, head, train: cfg });
   const model = createModel(head, initHeadWeights(head, config.seed));
   try {
-    const res = await train(model, { train: cacheDataset(trainCache), val: valCache ? cacheDataset(valCache) : null }, cfg, { outDir, resume: opts.resume });
+    const res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
     writeFileAtomic(path.join(outDir, 'curves.html'), pageHtml(`training ${outDir}`, [curves]));
     return res;
@@ -141,27 +143,30 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
 export function register(program: Command): void {
   program
     .command('train')
-    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features; validates mP@5 each epoch')
-    .option('--config <file>', 'JSON config (lr, epochs, batchSize, seed, dropout, arcScale, arcMargin, ...)')
-    .option('--train-features <dir>', 'train feature cache (default <paths.cache>/features-train, built from <paths.data> record files when missing)')
-    .option('--val-features <dir>', 'validation feature cache, or "none" (default <paths.cache>/features-val)')
+    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features of your data; validates mP@5 each epoch')
+    .option('--config <file>', 'JSON config (keys below)')
+    .option('--data <dir>', 'folder of class folders (<dir>/<class>/<image>) or of TFRecords (default: config paths.data; empty = the bundled sample)')
+    .option('--split <kind>', 'held-out evaluation / validation split: classes | images | files (config "split")')
+    .option('--train-features <dir>', 'train on this feature cache instead of building one from the data')
+    .option('--val-features <dir>', 'with --train-features: validation feature cache, or "none"')
     .option('--out <dir>', 'run directory: checkpoints/, metrics.jsonl, curves.html, run.json (default <paths.outputs>/train)')
-    .option('--resume', 'continue from the newest checkpoint in --out')
-    .option('--epochs <n>', 'override config epochs')
-    .option('--optimizer <name>', 'adamw | sgd')
-    .option('--schedule <name>', 'linear | cosine | multistep | constant (after warmupSteps)')
-    .option('--accum <n>', 'micro-batches per optimizer step')
-    .option('--clip <norm>', 'global gradient-norm clip (0 = off)')
-    .option('--checkpoint-every <steps>', 'optimizer steps between checkpoints (plus each epoch end)')
-    .option('--keep <n>', 'step checkpoints to keep (the best one is kept apart)')
-    .option('--margin <kind>', 'arcface | cosface')
-    .option('--sub-centers <k>', 'sub-centers per class')
-    .option('--smoothing <eps>', 'label smoothing')
+    .option('--resume', 'continue from the newest checkpoint in --out (same data and settings only)')
+    .option('--epochs <n>', 'config "epochs"')
+    .option('--optimizer <name>', 'config "optimizer": adamw | sgd')
+    .option('--schedule <name>', 'config "schedule": linear | cosine | multistep | constant')
+    .option('--accum <n>', 'config "accumSteps"')
+    .option('--clip <norm>', 'config "clipNorm" (0 = off)')
+    .option('--checkpoint-every <steps>', 'config "checkpointEvery"')
+    .option('--keep <n>', 'config "keepLast"')
+    .option('--margin <kind>', 'config "margin": arcface | cosface')
+    .option('--sub-centers <k>', 'config "subCenters"')
+    .option('--smoothing <eps>', 'config "labelSmoothing"')
     .option('--progress <mode>', 'bar | lines | silent')
+    .addHelpText('after', `\nConfig keys (a --config JSON file, or GUIE_<KEY> variables such as GUIE_BATCH_SIZE=8):\n${describeConfig()}`)
     .action(async (opts: TrainCommandOptions) => {
       try {
         const res = await trainCommand(opts);
-        const best = res.best ? `best val mP@5 ${res.best.metric.toFixed(4)} (epoch ${res.best.epoch})` : 'no validation';
+        const best = res.best ? `best val mP@5 ${res.best.metric.toFixed(4)} (epoch ${res.best.epoch})` : 'no per-epoch validation (checkpoints/best is the last epoch)';
         console.log(`training done: ${best}; last checkpoint ${res.lastCheckpoint}`);
       } catch (e) {
         if (e instanceof TrainingDivergedError) {

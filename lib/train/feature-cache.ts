@@ -70,13 +70,14 @@ function readMeta(dir: string): FeatureCacheMeta | null {
 }
 
 
-/** What changed, field by field ('|'-separated key parts, dim, total), each value cut to 80 characters. */
+/** What changed, part by part ('|'-separated `name=value` key parts, dim, rows), each value cut to 80 characters. */
 function staleness(meta: FeatureCacheMeta, opts: BuildCacheOptions): string {
   const cut = (v: string) => (v.length > 80 ? `${v.slice(0, 77)}...` : v);
-  const was = meta.key.split('|');
-  const now = opts.key.split('|');
+  const parts = (key: string) => new Map(key.split('|').map((p, i) => (p.includes('=') ? [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] : [`part ${i}`, p])));
+  const was = parts(meta.key);
+  const now = parts(opts.key);
   const changes: string[] = [];
-  for (let i = 0; i < Math.max(was.length, now.length); i++) if (was[i] !== now[i]) changes.push(`key part ${i}: ${cut(was[i] ?? '-')} -> ${cut(now[i] ?? '-')}`);
+  for (const k of new Set([...was.keys(), ...now.keys()])) if (was.get(k) !== now.get(k)) changes.push(`${k}: ${cut(was.get(k) ?? '-')} -> ${cut(now.get(k) ?? '-')}`);
   if (meta.dim !== opts.dim) changes.push(`dim ${meta.dim} -> ${opts.dim}`);
   if (meta.total !== opts.total) changes.push(`rows ${meta.total} -> ${opts.total}`);
   return changes.join('; ');

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
 import { progress } from '../util/progress';
-import { checkpointName, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
+import { checkpointName, type CheckpointModel, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
 import type { TrainModel } from './model';
 import { clipByGlobalNorm, GradAccumulator, makeOptimizer, NamedTensors, Optimizer, OptimizerConfig, Param, paramGroups } from './optim';
 import { Rng } from './rng';
@@ -61,23 +61,6 @@ export interface TrainConfig {
   keepLast: number;
   progressMode?: 'bar' | 'lines' | 'silent';
 }
-
-export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  seed: 42,
-  stages: [{ name: 'head', epochs: 10, train: '^head\\.' }],
-  batchSize: 64,
-  accumSteps: 1,
-  clipNorm: 0,
-  optimizer: { kind: 'adamw' },
-  lr: 1e-3,
-  backboneLr: 1e-6,
-  weightDecay: 1e-4,
-  layerDecay: 1,
-  numLayers: 0,
-  schedule: { kind: 'linear', warmupSteps: 0 },
-  checkpointEvery: 100,
-  keepLast: 3,
-}) as TrainConfig;
 
 /** The winners' two stages: head only, then backbone (+ margin) at the backbone lr with the projection frozen. */
 export function stagedRecipe(headEpochs: number, backboneEpochs: number): StageConfig[] {
@@ -201,7 +184,7 @@ export async function train(
   model: TrainModel,
   data: { train: Dataset; val: Dataset | null },
   cfg: TrainConfig,
-  opts: { outDir: string; resume?: boolean } & TrainHooks,
+  opts: { outDir: string; resume?: boolean; model?: CheckpointModel } & TrainHooks,
 ): Promise<TrainResult> {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const ckptDir = checkpointsDir(opts.outDir);
@@ -266,7 +249,7 @@ export async function train(
       rng: rng.state(),
       optimizer: { kind: stage!.optimizer.kind, step: stage!.optimizer.stepCount },
       best,
-      extra: { stage: stage!.index, ...extra },
+      extra: { stage: stage!.index, ...(opts.model ? { model: opts.model } : {}), ...extra },
     };
     return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer));
   };
@@ -365,7 +348,7 @@ export async function train(
       };
       // log, then best, then the step checkpoint: a kill in between replays this epoch from the previous checkpoint
       appendLog(rec);
-      if (improved) save('best', pos);
+      if (improved || !valSet) save('best', pos); // without validation, "best" is the newest epoch
       lastCheckpoint = save(checkpointName(pos.step), pos);
       pruneCheckpoints(ckptDir, cfg.keepLast);
       epochs.push(rec);

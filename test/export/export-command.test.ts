@@ -42,7 +42,7 @@ it('exports a ViT with the checkpoint head; the zip verifies and the SavedModel 
 
 it('names the checkpoint and the mismatch when the head does not fit the backbone', async () => {
   const { dir } = checkpointWithHead(48, 64);
-  await expect(exportCommand({ backbone: 'test-tiny', out: path.join(root, 'bad'), checkpoint: dir })).rejects.toThrow(/ckpt-000000010: head.kernel is \[48,64\] but the backbone gives 32-d features/);
+  await expect(exportCommand({ backbone: 'test-tiny', out: path.join(root, 'bad'), checkpoint: dir })).rejects.toThrow(/ckpt-000000010: head kernel is \[48,64\] but backbone test-tiny gives 32-d features; pass the --backbone it was trained on/);
 });
 
 it('names the known backbones when the name is unknown', async () => {

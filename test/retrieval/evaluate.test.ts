@@ -8,8 +8,9 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { register } from '../../lib/retrieval/commands';
 import { ColourHistogramEmbedder } from '../../lib/retrieval/colour-histogram';
+import { solutionFromIds } from '../../lib/retrieval/folder-truth';
 import { Embeddings, folderSource, writeEmbeddings } from '../../lib/retrieval/embed';
-import { buildIndex, evaluateEmbeddings, evaluateImages, EvalReport } from '../../lib/retrieval/evaluate';
+import { buildIndex, evalCommand, evaluateEmbeddings, evaluateImages, EvalReport } from '../../lib/retrieval/evaluate';
 import { calibratedPrecision } from '../../lib/retrieval/metrics';
 import { Solution, writeSolutionCsv } from '../../lib/retrieval/solution';
 import { l2Normalize } from '../../lib/retrieval/vector-index';
@@ -99,7 +100,7 @@ test('guie eval through commander prints the summary and writes the JSON report'
   writeEmbeddings(path.join(tmp, 'x'), g.index);
   writeSolutionCsv(path.join(tmp, 'solution.csv'), g.solution);
   const program = new Command().exitOverride();
-  register(program);
+  register(program, async () => { throw new Error('no model in this test'); }, () => path.join(tmp, 'unused'));
   const logs: string[] = [];
   const spy = jest.spyOn(console, 'log').mockImplementation((s: string) => void logs.push(s));
   try {
@@ -143,25 +144,56 @@ test('evaluateImages: folders of images + the colour-histogram embedder', async 
   // the same through the CLI: `guie embed` for the index, `guie eval --model` embeds the query folder itself
   const program = new Command().exitOverride();
   const loaded: string[] = [];
-  register(program, async (model) => {
-    loaded.push(model);
-    return new ColourHistogramEmbedder();
-  });
+  const work = path.join(tmp, 'eval-work');
+  register(
+    program,
+    async (model) => {
+      loaded.push(model);
+      return { embedder: new ColourHistogramEmbedder(), fingerprint: `hist:${model}`, description: model };
+    },
+    () => work,
+  );
   const solutionCsv = path.join(tmp, 'img', 'solution.csv');
   writeSolutionCsv(solutionCsv, solution);
   const logs: string[] = [];
   const spy = jest.spyOn(console, 'log').mockImplementation((s: string) => void logs.push(s));
   try {
-    await program.parseAsync(['embed', '--model', 'hist', '--batch', '5', path.join(tmp, 'cli-index'), path.join(tmp, 'img', 'index')], { from: 'user' });
-    expect(logs.pop()).toMatch(/^12 images -> .*cli-index \(colour-histogram-4, 64-d\)$/);
+    await program.parseAsync(['embed', path.join(tmp, 'img', 'index'), '--model', 'hist', '--out', path.join(tmp, 'cli-index'), '--batch', '5', '--progress', 'silent'], { from: 'user' });
+    expect(logs.pop()).toMatch(/^12 images -> .*cli-index \(hist, 64-d\)$/);
     const out = path.join(tmp, 'img', 'report.json');
     await program.parseAsync(['eval', '--model', 'hist', '--queries', path.join(tmp, 'img', 'query'), '--index', path.join(tmp, 'cli-index'), '--solution', solutionCsv, '--out', out, '-k', '5'], { from: 'user' });
     const report = JSON.parse(fs.readFileSync(out, 'utf8')) as EvalReport & { inputs: { model: string } };
     expect(report.metrics.overall.mP5).toBe(1);
     expect(report.inputs.model).toBe('colour-histogram-4');
     expect(loaded).toEqual(['hist', 'hist']);
-    expect(fs.existsSync(path.join(tmp, 'img', 'eval-cache', 'colour-histogram-4', 'queries', 'state.json'))).toBe(true);
+    const cached = fs.readdirSync(work).flatMap((m) => fs.readdirSync(path.join(work, m)));
+    expect(cached).toHaveLength(1);
+    expect(cached[0]).toMatch(/^queries-[0-9a-f]{12}-[0-9a-f]{12}$/);
   } finally {
     spy.mockRestore();
   }
+});
+
+test('ground truth from class folders: same folder = relevant, groups from the top folder, unmatched queries left out', async () => {
+  const { solution, unmatched } = solutionFromIds(['a/cat/q1.jpg', 'a/dog/q2.jpg', 'b/eel/q3.jpg', 'b/owl/q4.jpg'], ['a/cat/1.jpg', 'a/cat/2.jpg', 'a/dog/3.jpg', 'b/eel/4.jpg', 'b/yak/5.jpg']);
+  expect([...solution.relevant]).toEqual([['a/cat/q1.jpg', ['a/cat/1.jpg', 'a/cat/2.jpg']], ['a/dog/q2.jpg', ['a/dog/3.jpg']], ['b/eel/q3.jpg', ['b/eel/4.jpg']]]);
+  expect([...solution.domain.values()]).toEqual(['a', 'a', 'b']);
+  expect(unmatched).toEqual(['b/owl/q4.jpg']);
+  // flat <class>/<image>: each class is its own group
+  expect([...solutionFromIds(['cat/q.jpg'], ['cat/1.jpg']).solution.domain.values()]).toEqual(['cat']);
+  expect(() => solutionFromIds(['q.jpg'], ['cat/1.jpg'])).toThrow(/"q.jpg" is not inside a class folder/);
+  expect(() => solutionFromIds(['cat/q.jpg'], ['dog/1.jpg'])).toThrow(/no query class folder has a match/);
+
+  // through `guie eval` without --solution: embeddings whose ids are class-folder paths
+  const vec = (i: number) => Float32Array.from({ length: 4 }, (_, k) => (k === i ? 1 : 0));
+  const emb = (ids: string[], dims: number[]) => ({ ids, dim: 4, vectors: Float32Array.from(dims.flatMap((d) => [...vec(d)])) });
+  writeEmbeddings(path.join(tmp, 'fq'), emb(['g/cat/q.jpg', 'g/dog/q.jpg', 'g/owl/q.jpg'], [1, 0, 2]));
+  writeEmbeddings(path.join(tmp, 'fi'), emb(['g/cat/1.jpg', 'g/dog/2.jpg', 'g/dog/3.jpg'], [0, 1, 1]));
+  const logs: string[] = [];
+  const rep = await evalCommand({ queries: path.join(tmp, 'fq'), index: path.join(tmp, 'fi'), k: 3 }, (l) => logs.push(l));
+  expect(rep.queries).toEqual({ embedded: 3, inSolution: 2, ignored: 1 });
+  // cat's query points at the dogs (P@1 = 0); dog's at the cat, then the two dogs (P@2 = 1/2): mP@5 0.25 over the 2 matched queries
+  expect(rep.metrics.overall).toMatchObject({ queries: 2, mP5: 0.25 });
+  expect(Object.keys(rep.metrics.byDomain)).toEqual(['g']);
+  expect(logs[0]).toMatch(/^1 queries have no class folder in the index and are left out \(first: g\/owl\/q.jpg\)/);
 });

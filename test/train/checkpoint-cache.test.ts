@@ -6,7 +6,8 @@ import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { checkpointName, latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, CheckpointState, NamedArray } from '../../lib/train/checkpoint';
 import { buildFeatureCache, cacheDataset, FeatureBatch, loadFeatureCache } from '../../lib/train/feature-cache';
-import { Dataset, DEFAULT_TRAIN_CONFIG, stagedRecipe, train, TrainConfig, TrainingDivergedError } from '../../lib/train/loop';
+import { Dataset, stagedRecipe, train, TrainConfig, TrainingDivergedError } from '../../lib/train/loop';
+import { DEFAULT_TRAIN_CONFIG } from '../../lib/train/settings';
 import { Backbone, createModel, HeadConfig, initHeadWeights, toEmbeddingHead } from '../../lib/train/model';
 import { Rng } from '../../lib/train/rng';
 import { syntheticFeatures } from '../../lib/train/synthetic';
@@ -74,7 +75,7 @@ test('feature cache: an interrupted build resumes to the same bytes; unfinished 
   const other = { features: all.features.map((v) => v + 1), labels: all.labels, sources: all.sources };
   const rebuiltFrom: number[] = [];
   const meta = await buildFeatureCache({ ...opts(part), key: 'other', onStale: (m) => told.push(m), produce: async (s, n) => { rebuiltFrom.push(s); return batchFor(other, s, n); } });
-  expect(told).toEqual([`${part}: feature cache is stale (key part 0: k1 -> other): rebuilding it`]);
+  expect(told).toEqual([`${part}: feature cache is stale (part 0: k1 -> other): rebuilding it`]);
   expect([rebuiltFrom[0], meta.key, meta.done]).toEqual([0, 'other', 50]);
   expect(Array.from(loadFeatureCache(part).features)).toEqual(Array.from(other.features));
 });

@@ -191,6 +191,17 @@ export async function buildRecords(items: SourceItem[], opts: BuildOptions): Pro
     for (const it of list) planned.push({ ...it, label });
   });
   shuffleInPlace(planned, mixSeed(seed, 0x5ad));
+  if (planned.length === 0) {
+    const why =
+      items.length === 0
+        ? opts.kind === 'folder'
+          ? 'no image files found (expected <root>/<class>/<image>)'
+          : 'the list names no images'
+        : skipped.length === items.length
+          ? `none of its ${items.length} files is a readable image (first: ${skipped[0].file}: ${skipped[0].reason})`
+          : `all ${names.length} classes were dropped by minPerClass ${minPerClass}${opts.maxClasses !== undefined ? ` / maxClasses ${opts.maxClasses}` : ''}`;
+    throw new Error(`${opts.root}: nothing to write: ${why}`);
+  }
 
   // 3. Shards (atomic; complete ones from an earlier run are kept).
   fs.mkdirSync(opts.outDir, { recursive: true });

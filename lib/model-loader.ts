@@ -1,0 +1,72 @@
+/**
+ * `--model` for `guie embed`, `guie eval` and the jig: an Embedder from what a user has on disk.
+ *   model.onnx               an exported model, run by ONNX Runtime (GUIE_ENGINE=tfjs: the SavedModel beside it)
+ *   <dir>/saved_model.pb     an exported SavedModel, run by tfjs over its graph
+ *   <run folder>             `guie run`'s output: its export/model.onnx
+ *   checkpoint | train dir   a training checkpoint: the backbone it records + its head, in tfjs
+ * The fingerprint names the model's bytes and the engine, so cached embeddings never outlive a changed model.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Embedder } from './embedder';
+import { createExportEmbedder, engineFromEnv } from './export/onnx-embedder';
+import { headFromCheckpoint } from './export/export-model';
+import { loadBackbone } from './model/backbones';
+import { EmbeddingHead } from './model/heads';
+import { createFeatureEmbedder } from './model/tfjs-embedder';
+import { CLIP_MEAN, CLIP_STD } from './model/vit-config';
+import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
+
+export interface LoadedModel {
+  embedder: Embedder;
+  /** Changes whenever the model's bytes or the engine change. */
+  fingerprint: string;
+  /** What was loaded, for logs. */
+  description: string;
+}
+
+const sha = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+
+/**
+ * An exported model. Its graph resizes and normalises by itself; `imageSize` only sets how big the
+ * decoded pixels handed to it are (bilinear squash, the host baseline, so the graph's own resize is a no-op).
+ */
+async function exported(onnxFile: string | null, savedModelDir: string, imageSize: number): Promise<LoadedModel> {
+  const engine = onnxFile ? engineFromEnv() : 'tfjs';
+  if (engine === 'tfjs' && !fs.existsSync(path.join(savedModelDir, 'saved_model.pb'))) throw new Error(`GUIE_ENGINE=tfjs: no SavedModel beside ${onnxFile} (expected ${savedModelDir})`);
+  const preprocess = { imageSize, mean: CLIP_MEAN, std: CLIP_STD, resize: 'bilinear' as const };
+  const embedder = await createExportEmbedder(engine, { onnxFile: onnxFile ?? undefined, savedModelDir }, preprocess);
+  const bytes = onnxFile ? fs.readFileSync(onnxFile) : Buffer.concat([fs.readFileSync(path.join(savedModelDir, 'saved_model.pb')), ...fs.readdirSync(path.join(savedModelDir, 'variables')).sort().map((f) => fs.readFileSync(path.join(savedModelDir, 'variables', f)))]);
+  return { embedder, fingerprint: `${engine}:${sha(bytes)}`, description: `${onnxFile ?? savedModelDir} (${engine})` };
+}
+
+/** A training checkpoint: the backbone it was trained on (recorded in the checkpoint) + its head, in tfjs. */
+async function fromCheckpoint(dir: string): Promise<LoadedModel> {
+  const ckpt = loadCheckpoint(dir);
+  const meta = checkpointModel(ckpt);
+  if (!meta) throw new Error(`${dir}: this checkpoint records no backbone (written by an older version); export it with \`guie export --backbone NAME --checkpoint ${dir}\` and embed the .onnx`);
+  const backbone = await loadBackbone(meta.backbone);
+  const hw = headFromCheckpoint(dir, backbone.featureDim, meta.backbone);
+  const k = hw.get('head.kernel')!;
+  const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
+  const crc = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { crc32c: number }).crc32c;
+  const name = `tfjs:${meta.backbone}+dense${k.shape[1]}:${crc.toString(16)}`;
+  return { embedder: createFeatureEmbedder(backbone, head, { name }), fingerprint: name, description: `${dir} (${meta.backbone} + head, tfjs)` };
+}
+
+export async function loadModel(spec: string, opts: { imageSize?: number } = {}): Promise<LoadedModel> {
+  const abs = path.resolve(spec);
+  const st = fs.statSync(abs, { throwIfNoEntry: false });
+  if (!st) throw new Error(`--model ${spec}: does not exist (give an exported model.onnx, a saved_model folder, a run folder or a checkpoint)`);
+  const size = opts.imageSize ?? 224;
+  if (st.isFile()) {
+    if (!/\.onnx$/i.test(abs)) throw new Error(`--model ${spec}: a file must be an exported .onnx model`);
+    return exported(abs, path.join(path.dirname(abs), 'saved_model'), size); // `guie export` writes both side by side
+  }
+  if (fs.existsSync(path.join(abs, 'saved_model.pb'))) return exported(null, abs, size);
+  const runOnnx = path.join(abs, 'export', 'model.onnx');
+  if (fs.existsSync(runOnnx)) return exported(runOnnx, path.join(abs, 'export', 'saved_model'), size);
+  return fromCheckpoint(resolveCheckpointDir(abs));
+}

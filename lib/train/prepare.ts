@@ -1,0 +1,71 @@
+/**
+ * The stages before training, shared by `guie run` and `guie train`: data set -> split ->
+ * backbone features of every row (one cache per data location and backbone, keyed by content)
+ * -> the training and validation Datasets (training labels renumbered 0..K-1).
+ */
+import { createHash } from 'crypto';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { Config } from '../config';
+import type { DataSet } from '../data/dataset';
+import type { DataSplit } from '../data/split';
+import type { Backbone } from '../model/backbones';
+import { PROJECT_ROOT } from '../util/paths';
+import { cacheBackboneFeatures } from './backbone-features';
+import { loadFeatureCache, type FeatureCache } from './feature-cache';
+import type { Dataset } from './loop';
+
+export interface DataFeatures {
+  cache: FeatureCache;
+  /** The cache's key: backbone, preprocessing, pixel version and the data fingerprint. */
+  key: string;
+}
+
+/** One cache folder per (data location, backbone); its key says whether the contents still match. */
+export function featureDir(config: Config, data: DataSet, backbone: string): string {
+  const where = data.origin === 'sample' ? 'sample' : path.basename(data.input).replace(/[^\w.-]/g, '_');
+  const tag = createHash('sha256').update(path.resolve(data.input)).digest('hex').slice(0, 10);
+  return path.resolve(PROJECT_ROOT, config.paths.cache, 'features', `${where}-${tag}`, backbone);
+}
+
+/** Backbone features of every row of the data set, in row order (built, resumed, reused, or rebuilt when stale). */
+export async function dataFeatures(config: Config, data: DataSet, backbone: Backbone, opts: { progressMode?: 'bar' | 'lines' | 'silent'; onStale?: (m: string) => void } = {}): Promise<DataFeatures> {
+  const dir = featureDir(config, data, backbone.name);
+  const meta = await cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone, dir, batchSize: config.batchSize, progressMode: opts.progressMode });
+  const cache = loadFeatureCache(dir);
+  if (cache.count !== data.rows.length) throw new Error(`${dir}: ${cache.count} feature rows for ${data.rows.length} records`);
+  return { cache, key: meta.key };
+}
+
+/** Rows of a feature cache as the loop's Dataset; `labels` replaces the cached labels (renumbered training classes). */
+export function rowsDataset(cache: FeatureCache, rows: readonly number[], labels?: Int32Array): Dataset {
+  return {
+    size: rows.length,
+    labels: labels ?? Int32Array.from(rows, (r) => cache.labels[r]),
+    sources: { ids: Int32Array.from(rows, (r) => cache.sources[r]), names: cache.sourceNames },
+    rows(indices) {
+      const out = new Float32Array(indices.length * cache.dim);
+      for (const [j, i] of indices.entries()) out.set(cache.features.subarray(rows[i] * cache.dim, (rows[i] + 1) * cache.dim), j * cache.dim);
+      return tf.tensor2d(out, [indices.length, cache.dim]);
+    },
+  };
+}
+
+/** Feature rows of `rows`, packed. */
+export function gatherRows(cache: FeatureCache, rows: readonly number[]): Float32Array {
+  const out = new Float32Array(rows.length * cache.dim);
+  rows.forEach((r, j) => out.set(cache.features.subarray(r * cache.dim, (r + 1) * cache.dim), j * cache.dim));
+  return out;
+}
+
+/** The training set (labels 0..K-1 in label order) and the per-epoch validation set of a split. */
+export function trainingSets(data: DataSet, split: DataSplit, cache: FeatureCache): { train: Dataset; val: Dataset | null; numClasses: number } {
+  const classes = [...new Set(split.train.map((r) => data.rows[r].label))].sort((a, b) => a - b);
+  const rank = new Map(classes.map((l, i) => [l, i]));
+  const labels = Int32Array.from(split.train, (r) => rank.get(data.rows[r].label)!);
+  return {
+    train: rowsDataset(cache, split.train, labels),
+    val: split.val.length > 0 ? rowsDataset(cache, split.val, Int32Array.from(split.val, (r) => data.rows[r].label)) : null,
+    numClasses: classes.length,
+  };
+}
