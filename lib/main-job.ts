@@ -23,7 +23,7 @@ import type { CheckpointModel } from './train/checkpoint';
 import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
 import { createModel, initHeadWeights, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
 import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
-import { headConfigFrom, trainConfigFrom } from './train/settings';
+import { fitBatch, headConfigFrom, trainConfigFrom } from './train/settings';
 import { ExactIndex } from './retrieval/exact-index';
 import { neighbourIds } from './retrieval/vector-index';
 import { retrievalMetrics, type MetricsReport } from './retrieval/metrics';
@@ -33,6 +33,7 @@ import { buildExportGraph, exportModel, formatExportResult } from './export/expo
 import { formatVerifyReport, verifySubmission } from './export/verify';
 import { jigCommand } from './jig/commands';
 import { writeFileAtomic, writeJsonAtomic } from './util/atomic';
+import { PROJECT_ROOT } from './util/paths';
 
 export interface MainJobOptions {
   config: Config;
@@ -57,6 +58,8 @@ export interface MainJobResult {
   stages: StageRecord[];
   /** mP@5 on the held-out queries. */
   mP5: { raw: number; pca64: number; untrainedHead: number; trainedHead: number };
+  /** Width of the PCA baseline: embeddingDim, or fewer on a training set smaller than that. */
+  pcaDim: number;
   metrics: MetricsReport;
   submission: string;
   report: string | null;
@@ -64,6 +67,10 @@ export interface MainJobResult {
   /** Held-out evaluation as image folders (<domain>/<class>/<image>): what `guie eval --model` takes. */
   evalDirs: { queries: string; index: string };
 }
+
+/** Below this many held-out queries an mP@5 difference says little (standard error ~0.5/sqrt(n)). */
+const FEW_QUERIES = 30;
+const fewQueries = (n: number) => `only ${n} held-out queries: mP@5 is +-${(0.5 / Math.sqrt(n)).toFixed(2)} noise at this size; add photos or classes, raise validFraction, or try --split images`;
 
 type Stage = <T>(name: string, fn: () => Promise<T>, summary: (r: T) => string) => Promise<T>;
 
@@ -144,7 +151,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const sample = opts.sample ? { ...opts.sample, outDir: path.join(outDir, 'sample') } : undefined;
   const data = await stage('data', () => openDataSet(config, { recordsDir: path.join(outDir, 'records'), sample }, opts.data ?? config.paths.data), (d) => d.summary);
   const split = await stage('split', async () => splitDataSet(data, { kind: config.split, validFraction: config.validFraction, valClassFraction: config.valClassFraction, seed: config.seed }), (s) => s.summary);
-  const backbone: Backbone = await stage('backbone', () => loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config) }), (b) => `${b.name}: ${b.featureDim}-d features at ${b.preprocess.imageSize} px (${b.preprocess.resize})`);
+  const backbone: Backbone = await stage('backbone', () => loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config), weightsDir: path.resolve(PROJECT_ROOT, config.paths.weights) }), (b) => `${b.name}: ${b.featureDim}-d features at ${b.preprocess.imageSize} px (${b.preprocess.resize})`);
   try {
     const features = await stage('features', () => dataFeatures(config, data, backbone, { progressMode: 'lines' }), (f) => `${f.cache.count} rows of ${f.cache.dim}-d (cache ${path.relative(process.cwd(), f.cache.dir)}, data ${data.fingerprint.slice(0, 19)})`);
     const result = await trainEvaluateShip({ config, data, split, backbone, features, outDir, stage, jig: opts.jig ?? true });
@@ -178,7 +185,8 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
 
   const sets = trainingSets(data, split, cache);
   const head: HeadConfig = headConfigFrom(config, dim, sets.numClasses);
-  const trainCfg: TrainConfig = { ...trainConfigFrom(config), progressMode: 'lines' };
+  const fitted = fitBatch({ ...trainConfigFrom(config), progressMode: 'lines' }, sets.train.size);
+  const trainCfg: TrainConfig = fitted.cfg;
   const trainDir = path.join(outDir, 'train');
   const modelMeta: CheckpointModel = { backbone: backbone.name, preprocess: backbone.preprocess, head, data: { input: data.input, fingerprint: data.fingerprint, split: split.kind }, featureKey: features.key };
   writeJsonAtomic(path.join(outDir, 'run.json'), {
@@ -216,7 +224,8 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       (r) =>
         `${head.margin} head on ${sets.train.size} cached features of ${head.numClasses} classes, ${config.epochs} epochs; ` +
         (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
-        (r.reused ? ' (reused finished run)' : ''),
+        (r.reused ? ' (reused finished run)' : '') +
+        (fitted.note ? `; ${fitted.note}` : ''),
     );
     const trained = toEmbeddingHead(model);
     const evaluation = await stage(
@@ -224,7 +233,8 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       async () => score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim),
       (m) =>
         `held-out mP@5 trained head ${m.overall.mP5.toFixed(4)} vs PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
-        (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : ''),
+        (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : '') +
+        (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries)}` : ''),
     );
 
     const exportDir = path.join(outDir, 'export');
@@ -244,13 +254,14 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       report = path.join(outDir, 'jig-report.html');
       await stage(
         'jig report',
-        () => jigCommand({ gallery: evalDirs.index, queries: evalDirs.queries, model: exported.onnx!.file, out: report!, k: 5, imageSize: backbone.preprocess.imageSize, cacheDir: path.join(outDir, 'jig-cache') }, () => undefined),
+        () => jigCommand({ gallery: evalDirs.index, queries: evalDirs.queries, model: exported.onnx!.file, out: report!, k: 5, cacheDir: path.join(outDir, 'jig-cache') }, () => undefined),
         (r) => `${r.queries.length} queries, mP@5 ${r.metrics?.overall.mP5.toFixed(4) ?? 'n/a'} through the exported ONNX model -> ${path.relative(process.cwd(), report!)}`,
       );
     }
     trained.dispose();
     return {
       mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, trainedHead: evaluation.overall.mP5 },
+      pcaDim,
       metrics: evaluation,
       submission: zip,
       report,
@@ -276,7 +287,8 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
   const config = mergeConfig(loadConfig(opts.config), validatePartial(opts.split === undefined ? {} : { split: opts.split }, '--split'));
   const res = await runMainJob({ config, data: opts.data, outDir: opts.out });
   console.log('\n' + formatStages(res.stages));
-  console.log(`\nheld-out mP@5: trained head ${res.mP5.trainedHead.toFixed(4)} | PCA-${config.embeddingDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
+  console.log(`\nheld-out mP@5 over ${res.metrics.overall.queries} queries: trained head ${res.mP5.trainedHead.toFixed(4)} | PCA-${res.pcaDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
+  if (res.metrics.overall.queries < FEW_QUERIES) console.log(`warning: ${fewQueries(res.metrics.overall.queries)}`);
   for (const [d, m] of Object.entries(res.metrics.byDomain)) console.log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries} queries)`);
   console.log(`submission: ${res.submission}`);
   if (res.report) console.log(`report:     ${res.report}`);

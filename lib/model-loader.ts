@@ -12,11 +12,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Embedder } from './embedder';
 import { createExportEmbedder, engineFromEnv } from './export/onnx-embedder';
-import { headFromCheckpoint } from './export/export-model';
+import { exportedAbout, headFromCheckpoint } from './export/export-model';
 import { loadBackbone } from './model/backbones';
 import { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
-import { CLIP_MEAN, CLIP_STD } from './model/vit-config';
+import type { Preprocess } from './model/vit-config';
 import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
 
 export interface LoadedModel {
@@ -30,16 +30,20 @@ export interface LoadedModel {
 const sha = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
 /**
- * An exported model. Its graph resizes and normalises by itself; `imageSize` only sets how big the
- * decoded pixels handed to it are (bilinear squash, the host baseline, so the graph's own resize is a no-op).
+ * An exported model. Its graph resizes and normalises by itself, from the preprocessing it records
+ * (ONNX metadata or export.json); images are handed to it already at that geometry, as training saw them.
+ * `imageSize` serves models that record none (older exports, other tools): a bilinear squash to that size.
  */
-async function exported(onnxFile: string | null, savedModelDir: string, imageSize: number): Promise<LoadedModel> {
+async function exported(onnxFile: string | null, savedModelDir: string, imageSize?: number): Promise<LoadedModel> {
   const engine = onnxFile ? engineFromEnv() : 'tfjs';
   if (engine === 'tfjs' && !fs.existsSync(path.join(savedModelDir, 'saved_model.pb'))) throw new Error(`GUIE_ENGINE=tfjs: no SavedModel beside ${onnxFile} (expected ${savedModelDir})`);
-  const preprocess = { imageSize, mean: CLIP_MEAN, std: CLIP_STD, resize: 'bilinear' as const };
+  const about = exportedAbout({ onnxFile: onnxFile ?? undefined, savedModelDir });
+  const what = onnxFile ?? savedModelDir;
+  if (!about && imageSize === undefined) throw new Error(`${what}: records no preprocessing (exported by an older version or another tool): re-export it with \`guie export\`, or pass --image-size N to feed it N x N bilinear squashes`);
+  const preprocess: Preprocess = about?.preprocess ?? { imageSize: imageSize!, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' };
   const embedder = await createExportEmbedder(engine, { onnxFile: onnxFile ?? undefined, savedModelDir }, preprocess);
   const bytes = onnxFile ? fs.readFileSync(onnxFile) : Buffer.concat([fs.readFileSync(path.join(savedModelDir, 'saved_model.pb')), ...fs.readdirSync(path.join(savedModelDir, 'variables')).sort().map((f) => fs.readFileSync(path.join(savedModelDir, 'variables', f)))]);
-  return { embedder, fingerprint: `${engine}:${sha(bytes)}`, description: `${onnxFile ?? savedModelDir} (${engine})` };
+  return { embedder, fingerprint: `${engine}:${sha(bytes)}:${JSON.stringify(preprocess)}`, description: `${what} (${about ? `${about.backbone}, ${preprocess.imageSize} px ${preprocess.resize}` : `${imageSize} px squash`}, ${engine})` };
 }
 
 /** A training checkpoint: the backbone it was trained on (recorded in the checkpoint) + its head, in tfjs. */
@@ -56,11 +60,12 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   return { embedder: createFeatureEmbedder(backbone, head, { name }), fingerprint: name, description: `${dir} (${meta.backbone} + head, tfjs)` };
 }
 
+/** `imageSize`: only for exported models that record no preprocessing. */
 export async function loadModel(spec: string, opts: { imageSize?: number } = {}): Promise<LoadedModel> {
   const abs = path.resolve(spec);
   const st = fs.statSync(abs, { throwIfNoEntry: false });
   if (!st) throw new Error(`--model ${spec}: does not exist (give an exported model.onnx, a saved_model folder, a run folder or a checkpoint)`);
-  const size = opts.imageSize ?? 224;
+  const size = opts.imageSize;
   if (st.isFile()) {
     if (!/\.onnx$/i.test(abs)) throw new Error(`--model ${spec}: a file must be an exported .onnx model`);
     return exported(abs, path.join(path.dirname(abs), 'saved_model'), size); // `guie export` writes both side by side

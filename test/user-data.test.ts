@@ -132,6 +132,16 @@ describe('your data, badly shaped', () => {
     const three = path.join(tmp, 'bad', 'three');
     await classFolders(three, 3, 3, 30, 64);
     await expect(runMainJob({ config, data: three, outDir: path.join(tmp, 'bad', 'run3'), log: silent })).rejects.toThrow(/3 classes are too few for split "classes".*set split to "images" \(--split images\)/);
+    // ...and that advice works as given, with the default batch size on 6 training photos
+    const run = await runMainJob({ config: { ...config, split: 'images' }, data: three, outDir: path.join(tmp, 'bad', 'run3'), jig: false, log: silent });
+    const text = run.stages.map((s) => s.result).join('\n');
+    expect(text).toContain('batchSize 32 x accumSteps 1 is more than the 6 training images: using batch 6');
+    expect(text).toMatch(/warning: only 3 held-out queries: mP@5 is \+-0\.29 noise at this size/);
+    expect(run.pcaDim).toBe(5);
+    const loose = path.join(tmp, 'bad', 'loose');
+    fs.mkdirSync(loose);
+    fs.copyFileSync(path.join(three, fs.readdirSync(three)[0], 'photo-0.jpg'), path.join(loose, 'a.jpg'));
+    await expect(openDataSet(config, opts, loose)).rejects.toThrow(/; 1 images lie directly in it: move them into one sub-folder per class/);
   }, 300_000);
 });
 
@@ -178,5 +188,9 @@ describe('guie train on data set X, then on Y, with default paths', () => {
     expect([ry2.head.numClasses, ry2.data.images, ry2.features.dir]).toEqual([10, 30, ry.features.dir]);
     // resuming a run on changed data is refused
     await expect(trainCommand({ config: cfgFile(y), out: outY, resume: true, progress: 'silent' })).rejects.toThrow(/that run trained on other features/);
+    // a photo edited in place (same name, same count) is seen too: the run's records are rebuilt, the resume refused
+    const cls = fs.readdirSync(y).sort()[0];
+    fs.copyFileSync(path.join(y, fs.readdirSync(y).sort()[1], 'photo-0.jpg'), path.join(y, cls, 'photo-0.jpg'));
+    await expect(trainCommand({ config: cfgFile(y), out: path.join(root, 'outputs', 'train-y2'), resume: true, progress: 'silent' })).rejects.toThrow(/that run trained on other features \(.*data=sha256:/);
   }, 600_000);
 });

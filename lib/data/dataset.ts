@@ -114,7 +114,10 @@ export async function openDataSet(config: Config, opts: OpenDataOptions, dataPat
   if (!st) throw new Error(`${input}: data folder does not exist`);
   if (!st.isDirectory()) throw new Error(`${input}: not a folder (give a folder of class folders <data>/<class>/<image>, or a folder of TFRecords)`);
   if (listShards([input]).length > 0) return openRecords('records', input, input, config);
-  if (!hasClassFolders(input)) throw new Error(`${input}: no class folders and no TFRecords inside (expected <data>/<class>/<image>)`);
+  if (!hasClassFolders(input)) {
+    const loose = fs.readdirSync(input).filter((f) => /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i.test(f)).length;
+    throw new Error(`${input}: no class folders and no TFRecords inside (expected <data>/<class>/<image>)${loose ? `; ${loose} images lie directly in it: move them into one sub-folder per class` : ''}`);
+  }
   const source = path.basename(input).replace(/[^\w.-]/g, '_') || 'data';
   await buildRecords(listFolderSource(input), { outDir: opts.recordsDir, source, kind: 'folder', root: input, seed: config.seed });
   return openRecords('folder', input, opts.recordsDir, config);

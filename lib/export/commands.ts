@@ -13,12 +13,12 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder', 'outputs/export')
     .option('--random-seed <n>', 'seed for weights not given by a file (random ViT / head: offline path)', '0')
     .option('--head-dim <n>', 'embedding width', '64')
-    .option('--resize <mode>', 'CLIP ViTs: bilinear (host baseline) or shortest_bicubic_crop (CLIP eval)', 'bilinear')
+    .option('--resize <mode>', "CLIP ViTs: in-graph resize, shortest_bicubic_crop (CLIP eval, the backbone's own: default) or bilinear (host baseline)")
     .option('--no-onnx', 'skip the ONNX file')
     .option('--verify', 'verify the zip after writing it')
-    .action(async (o: { backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize: string; onnx: boolean; verify?: boolean }) => {
+    .action(async (o: { backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize?: string; onnx: boolean; verify?: boolean }) => {
       await initBackend();
-      if (o.resize !== 'bilinear' && o.resize !== 'shortest_bicubic_crop') throw new Error(`--resize ${o.resize}: choose bilinear or shortest_bicubic_crop`);
+      if (o.resize !== undefined && o.resize !== 'bilinear' && o.resize !== 'shortest_bicubic_crop') throw new Error(`--resize ${o.resize}: choose bilinear or shortest_bicubic_crop`);
       const { result, report } = await exportCommand({ ...o, resize: o.resize, randomSeed: Number(o.randomSeed), headDim: Number(o.headDim) });
       console.log(formatExportResult(result));
       if (report) {

@@ -5,19 +5,20 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { replaceDirAtomic } from '../util/atomic';
+import { replaceDirAtomic, writeJsonAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
 import type { Config } from '../config';
+import { weightsPath } from '../model/backbones';
 import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { getVitConfig } from '../model/vit-config';
 import { loadVitWeights } from '../model/weights';
 import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
-import type { Graph, HostTensor } from './graph';
+import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
 import { clipInferenceGraph, graphModelInferenceGraph, transpose2d } from './inference-graph';
-import { writeOnnx } from './onnx';
+import { readOnnxAbout, writeOnnx } from './onnx';
 import { randomClipWeights, rng } from './random-weights';
 import { writeSavedModel, type SavedModelWriteResult } from './savedmodel';
 import { writeSubmissionZip } from './submission';
@@ -37,9 +38,13 @@ export interface ExportResult {
   zip?: { file: string; bytes: number };
 }
 
+/** Beside the SavedModel: what the model is (backbone, preprocessing), for loaders of the SavedModel folder. */
+export const EXPORT_INFO = 'export.json';
+
 /**
- * Writes OUT/saved_model/, OUT/model.onnx and OUT/submission.zip. The SavedModel folder is
- * replaced atomically, so a crash never leaves a half-written model behind.
+ * Writes OUT/saved_model/, OUT/model.onnx (its metadata records backbone and preprocessing),
+ * OUT/export.json and OUT/submission.zip. The SavedModel folder is replaced atomically, so a
+ * crash never leaves a half-written model behind.
  */
 export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: boolean; zip?: boolean } = {}): Promise<ExportResult> {
   fs.mkdirSync(outDir, { recursive: true });
@@ -48,6 +53,7 @@ export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: b
   replaceDirAtomic(smDir, (tmp) => {
     savedModel = { ...writeSavedModel(tmp, graph), dir: smDir };
   });
+  if (graph.about) writeJsonAtomic(path.join(outDir, EXPORT_INFO), { ...graph.about, input: 'uint8 [batch, height, width, 3], any size', outputs: Object.keys(graph.outputs) });
   const result: ExportResult = { outDir, savedModel };
   if (opts.onnx ?? true) {
     const file = path.join(outDir, 'model.onnx');
@@ -60,6 +66,17 @@ export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: b
   return result;
 }
 
+/** What an exported model records about itself: ONNX metadata_props, else export.json beside its SavedModel. */
+export function exportedAbout(model: { onnxFile?: string; savedModelDir?: string }): GraphAbout | null {
+  if (model.onnxFile) {
+    const about = readOnnxAbout(model.onnxFile);
+    if (about) return about;
+  }
+  const info = model.savedModelDir ? path.join(path.dirname(path.resolve(model.savedModelDir)), EXPORT_INFO) : null;
+  if (info && fs.existsSync(info)) return JSON.parse(fs.readFileSync(info, 'utf8')) as GraphAbout;
+  return null;
+}
+
 export interface ExportCommandOptions {
   /** A packaged CNN (lib/model/packaged-cnn.ts) or a ViT config name (lib/model/vit-config.ts); default: the checkpoint's, else mobilenet_v2_140. */
   backbone?: string;
@@ -70,7 +87,7 @@ export interface ExportCommandOptions {
   checkpoint?: string;
   randomSeed?: number;
   headDim?: number;
-  /** CLIP ViTs: in-graph resize; default 'bilinear' (host baseline), or CLIP's crop + bicubic. */
+  /** CLIP ViTs: in-graph resize; default the backbone's own (CLIP's shorter-side bicubic + centre crop), or 'bilinear' (host baseline). */
   resize?: Preprocess['resize'];
   onnx?: boolean;
   verify?: boolean;
@@ -124,14 +141,17 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
     // the cache is a graph model (layers models are converted to one); its metadata names the feature node
     const meta = (cache.json.userDefinedMetadata as { guie?: CacheMeta } | undefined)?.guie;
     if (!meta) throw new Error(`backbone "${o.backbone}": packaged model cache carries no guie metadata (feature node unknown)`);
-    const graph = graphModelInferenceGraph({ model: cache.json, weightData, outputNode: meta.outputNode, featureDim: cnn.featureDim, preprocess: cnn.preprocess }, head);
+    const graph = graphModelInferenceGraph({ name: cnn.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: cnn.featureDim, preprocess: cnn.preprocess }, head);
     return { graph, preprocess: cnn.preprocess, backbone: o.backbone };
   }
   const cfg: VitConfig = getVitConfig(o.backbone);
   const inDim = cfg.outputDim ?? cfg.width;
   let weights: NamedWeights;
-  if (o.vitWeights) {
-    const loaded = loadVitWeights(o.vitWeights, cfg);
+  // --vit-weights, else the one weights location (paths.weights), else random weights (the offline path, said out loud)
+  const weightsFile = o.vitWeights ?? (fs.existsSync(weightsPath(o.backbone)) ? weightsPath(o.backbone) : undefined);
+  if (!weightsFile) console.warn(`export: no weights for ${o.backbone} at ${weightsPath(o.backbone)} and no --vit-weights: random ViT weights (seed ${seed})`);
+  if (weightsFile) {
+    const loaded = loadVitWeights(weightsFile, cfg);
     weights = namedWeightsFromTf(loaded.weights);
     tf.dispose([...loaded.weights.values()]);
     for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
@@ -139,7 +159,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
     weights = randomClipWeights(cfg, o.headDim ?? 64, seed);
     if (o.checkpoint) for (const [k, v] of headFromCheckpoint(o.checkpoint, inDim, o.backbone)) weights.set(k, v);
   }
-  const preprocess: Preprocess = { ...cfg.preprocess, resize: o.resize ?? 'bilinear' };
+  const preprocess: Preprocess = { ...cfg.preprocess, ...(o.resize ? { resize: o.resize } : {}) };
   return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone };
 }
 

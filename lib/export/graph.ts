@@ -4,6 +4,7 @@
  * never disagree about what the model computes. Nodes are GraphDef nodes (op names and attrs as
  * TensorFlow defines them); weights are Const nodes marked as variables.
  */
+import type { Preprocess } from '../model/vit-config';
 
 export type DType = 'float32' | 'int32' | 'uint8' | 'int64' | 'bool' | 'string';
 
@@ -50,6 +51,14 @@ export interface Graph {
   weights: Set<string>;
   inputs: Record<string, TensorSpec>;
   outputs: Record<string, TensorSpec>;
+  /** What the model is, recorded into every export (ONNX metadata_props, export.json) so loaders never guess. */
+  about?: GraphAbout;
+}
+
+/** The backbone and the preprocessing the in-graph resize implements (the training side's geometry). */
+export interface GraphAbout {
+  backbone: string;
+  preprocess: Preprocess;
 }
 
 export function numel(shape: number[]): number {

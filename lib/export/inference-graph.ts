@@ -9,7 +9,7 @@
  */
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { gridSize } from '../model/vit-config';
-import type { Graph, HostTensor } from './graph';
+import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32, GraphBuilder, i32 } from './graph';
 import { importTfjsGraphModel, type TfjsGraphModelJson } from './tfjs-import';
 
@@ -175,16 +175,18 @@ export interface InferenceGraphOptions {
   preprocess?: Partial<Preprocess>;
 }
 
-function finish(g: GraphBuilder, image: string, embedding: string, dim: number): Graph {
+function finish(g: GraphBuilder, image: string, embedding: string, dim: number, about: GraphAbout): Graph {
   const out = { dtype: 'float32' as const, shape: [-1, dim] };
-  return g.build(
+  const graph = g.build(
     { [INPUT_KEY]: { name: `${image}:0`, dtype: 'uint8', shape: [-1, -1, -1, 3] } },
     { embedding: { name: `${g.identity(embedding, 'embedding')}:0`, ...out }, embedding_norm: { name: `${g.identity(embedding, 'embedding_norm')}:0`, ...out } },
   );
+  return { ...graph, about };
 }
 
 /** A tfjs graph-model backbone (e.g. the packaged MobileNetV2 of lib/model/packaged-cnn) cut at `outputNode`, plus the head. */
 export interface GraphModelBackbone {
+  name: string;
   model: TfjsGraphModelJson;
   weightData: ArrayBuffer;
   outputNode: string;
@@ -199,16 +201,16 @@ export function graphModelInferenceGraph(backbone: GraphModelBackbone, head: Nam
   const pixels = preprocessGraph(g, image, backbone.preprocess);
   const features = g.scope('backbone', () => importTfjsGraphModel(g, backbone.model, backbone.weightData, { input: pixels, outputNode: backbone.outputNode }));
   const { embedding, dim } = embeddingHead(g, features, backbone.featureDim, head);
-  return finish(g, image, embedding, dim);
+  return finish(g, image, embedding, dim, { backbone: backbone.name, preprocess: backbone.preprocess });
 }
 
-/** The whole scorer-facing model for a CLIP ViT backbone. */
+/** The whole scorer-facing model for a CLIP ViT backbone (its own CLIP eval preprocessing unless told otherwise). */
 export function clipInferenceGraph(cfg: VitConfig, weights: NamedWeights, opts: InferenceGraphOptions = {}): Graph {
   const g = new GraphBuilder();
-  const p: Preprocess = { ...cfg.preprocess, resize: 'bilinear', ...opts.preprocess };
+  const p: Preprocess = { ...cfg.preprocess, ...opts.preprocess };
   const image = g.placeholder(INPUT_KEY, 'uint8', [-1, -1, -1, 3]);
   const pixels = preprocessGraph(g, image, p);
   const features = g.scope('visual', () => g.withWeightPrefix('visual.', () => clipVisionGraph(g, pixels, cfg, weights)));
   const { embedding, dim } = embeddingHead(g, features, cfg.outputDim ?? cfg.width, weights);
-  return finish(g, image, embedding, dim);
+  return finish(g, image, embedding, dim, { backbone: cfg.name, preprocess: p });
 }

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import type { DType, Graph, GraphNode, HostTensor } from './graph';
+import type { DType, Graph, GraphAbout, GraphNode, HostTensor } from './graph';
 import { constValue, nodeOf, outputIndex, prune } from './graph';
 import { bytesOf } from './graphdef';
 
@@ -321,8 +321,21 @@ export function graphToOnnx(graph: Graph): onnx.IModelProto {
     irVersion: 8,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'guie-ts',
+    metadataProps: g.about ? [{ key: ABOUT_KEYS.backbone, value: g.about.backbone }, { key: ABOUT_KEYS.preprocess, value: JSON.stringify(g.about.preprocess) }] : [],
     graph: { name: 'guie_embedding', node: c.nodes, initializer: c.inits.filter((t) => used.has(t.name!)), input: inputs, output: outputs },
   };
+}
+
+const ABOUT_KEYS = { backbone: 'guie.backbone', preprocess: 'guie.preprocess' } as const;
+
+/** The backbone and preprocessing an exported ONNX file records in its metadata_props, or null for files without them. */
+export function readOnnxAbout(file: string): GraphAbout | null {
+  const model = onnx.ModelProto.decode(fs.readFileSync(file));
+  const props = new Map((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+  const backbone = props.get(ABOUT_KEYS.backbone);
+  const preprocess = props.get(ABOUT_KEYS.preprocess);
+  if (!backbone || !preprocess) return null;
+  return { backbone, preprocess: JSON.parse(preprocess) as GraphAbout['preprocess'] };
 }
 
 /** Writes FILE (and FILE.data when the weights are too large for one protobuf). Returns bytes written. */

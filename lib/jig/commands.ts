@@ -88,7 +88,7 @@ export function register(program: Command): void {
     c
       .option('--gallery <dir|tfrecords>', 'image folder (labels from sub-folders) or TFRecord file/folder; default: the bundled demo gallery')
       .option('--model <demo|file.onnx>', 'embedder: the demo colour/texture descriptor or an exported ONNX model', 'demo')
-      .option('--image-size <n>', 'pixels fed to an ONNX model (its graph resizes anyway)', int('--image-size'), 224)
+      .option('--image-size <n>', 'only for exported models that record no preprocessing: feed N x N squashes', int('--image-size'))
       .option('--schema <name|json>', 'TFRecord feature names (preset or JSON)')
       .option('--cache-dir <dir>', 'where embedded gallery indexes are cached');
 

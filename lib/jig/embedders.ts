@@ -12,7 +12,8 @@ export interface JigModel {
   fingerprint: string;
 }
 
-export async function loadJigModel(spec = 'demo', imageSize = 224): Promise<JigModel> {
+/** `imageSize`: only for exported models that record no preprocessing (lib/model-loader.ts). */
+export async function loadJigModel(spec = 'demo', imageSize?: number): Promise<JigModel> {
   if (spec === 'demo') {
     const embedder = new DemoEmbedder();
     return { embedder, fingerprint: embedder.name };

@@ -5,6 +5,7 @@
  * backbone, so data pipeline, export graph and jig read the same numbers.
  */
 import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, type Config } from '../config';
 import { PROJECT_ROOT } from '../util/paths';
@@ -47,6 +48,13 @@ export interface LoadBackboneOptions {
   weights?: Map<string, tf.Tensor>;
   /** CLIP ViTs: random weights with this seed (tests, benchmarks). */
   randomSeed?: number;
+  /** CLIP ViTs: where `<name>.safetensors` is looked for when no weights are given (default <config.paths.weights>). */
+  weightsDir?: string;
+}
+
+/** The one place a backbone's weights file lives: `<paths.weights>/<name>.safetensors` (where `guie download-weights` writes). */
+export function weightsPath(name: string, config: Config = loadConfig()): string {
+  return path.resolve(PROJECT_ROOT, config.paths.weights, `${name}.safetensors`);
 }
 
 /** Test-only ViT configs stay out of the user-facing list. */
@@ -81,9 +89,12 @@ function vitWeights(name: string, opts: LoadBackboneOptions): Vit {
   if (opts.weights) return Vit.fromWeights(cfg, opts.weights);
   if (opts.weightsFile) return Vit.fromWeights(cfg, loadVitWeights(opts.weightsFile, cfg).weights);
   if (opts.randomSeed !== undefined) return Vit.random(cfg, opts.randomSeed);
+  const found = opts.weightsDir ? path.resolve(opts.weightsDir, `${name}.safetensors`) : weightsPath(name);
+  if (fs.existsSync(found)) return Vit.fromWeights(cfg, loadVitWeights(found, cfg).weights);
   throw new Error(
-    `backbone "${name}" is a CLIP ViT and needs weights: pass weightsFile (an OpenCLIP/Hugging Face safetensors download), ` +
-      `weights, or randomSeed; offline backbones that need nothing: ${Object.keys(PACKAGED_CNNS).join(', ')}`,
+    `backbone "${name}" is a CLIP ViT and needs weights: none at ${found} (paths.weights). Get them with ` +
+      `\`guie download-weights --model ${name}\` (writes there), or pass a safetensors file with --vit-weights; ` +
+      `offline backbones that need nothing: ${Object.keys(PACKAGED_CNNS).join(', ')}`,
   );
 }
 

@@ -1,7 +1,6 @@
 /** `guie summary` and `guie download-weights`: thin wrappers over summary.ts and download.ts. */
 import type { Command } from 'commander';
-import * as path from 'path';
-import { PROJECT_ROOT } from '../util/paths';
+import { weightsPath } from './backbones';
 import { downloadWeights } from './download';
 import { formatSummary, modelSummary, type ModelSummary } from './summary';
 import { getVitConfig } from './vit-config';
@@ -26,10 +25,6 @@ export function summaryCommand(opts: SummaryOptions): ModelSummary {
   return modelSummary(getVitConfig(opts.model, overrides), dim > 0 ? { dim } : null);
 }
 
-export function defaultWeightsPath(model: string): string {
-  return path.join(PROJECT_ROOT, 'data', 'weights', `${model}.safetensors`);
-}
-
 export function register(program: Command): void {
   program
     .command('summary')
@@ -49,10 +44,10 @@ export function register(program: Command): void {
     .command('download-weights')
     .description('download pretrained CLIP weights (safetensors) from the Hugging Face hub; resumes an interrupted download')
     .option('--model <name>', 'config name with known weights (lib/model/download.ts PRETRAINED)', 'ViT-H-14')
-    .option('--out <file>', 'destination (default data/weights/<model>.safetensors)')
+    .option('--out <file>', 'destination (default <paths.weights>/<model>.safetensors, where backbones look for it)')
     .option('--url <url>', 'download from this URL instead of the hub')
     .action(async (o: { model: string; out?: string; url?: string }) => {
-      const dest = await downloadWeights({ model: o.model, dest: o.out ?? defaultWeightsPath(o.model), url: o.url });
+      const dest = await downloadWeights({ model: o.model, dest: o.out ?? weightsPath(o.model), url: o.url });
       console.log(`weights: ${dest}`);
     });
 }

@@ -13,6 +13,7 @@ import { splitDataSet } from '../data/split';
 import { initBackend } from '../device';
 import { loadBackbone } from '../model/backbones';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { PROJECT_ROOT } from '../util/paths';
 import { pageHtml } from '../viz/plotly';
 import type { CheckpointModel } from './checkpoint';
 import { readMetricsLog, trainingCurvesFigure } from './curves';
@@ -20,12 +21,13 @@ import { cacheDataset, loadFeatureCache } from './feature-cache';
 import { train, TrainingDivergedError, type Dataset, type TrainResult } from './loop';
 import { createModel, initHeadWeights } from './model';
 import { dataFeatures, trainingSets } from './prepare';
-import { headConfigFrom, trainConfigFrom } from './settings';
+import { fitBatch, headConfigFrom, trainConfigFrom } from './settings';
 
 export interface TrainCommandOptions {
   config?: string;
   data?: string;
   split?: string;
+  vitWeights?: string;
   trainFeatures?: string;
   valFeatures?: string;
   out?: string;
@@ -95,7 +97,7 @@ async function fromData(config: Config, opts: TrainCommandOptions, outDir: strin
   log(data.summary);
   const split = splitDataSet(data, { kind: config.split, validFraction: config.validFraction, valClassFraction: config.valClassFraction, seed: config.seed });
   log(split.summary);
-  const backbone = await loadBackbone(config.backbone);
+  const backbone = await loadBackbone(config.backbone, { weightsFile: opts.vitWeights, weightsDir: path.resolve(PROJECT_ROOT, config.paths.weights) });
   try {
     const features = await dataFeatures(config, data, backbone, { progressMode: opts.progress });
     const sets = trainingSets(data, split, features.cache);
@@ -119,7 +121,9 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
   const outDir = path.resolve(opts.out ?? path.join(config.paths.outputs, 'train'));
   const inputs = opts.trainFeatures ? fromCaches(opts.trainFeatures, opts.valFeatures) : await fromData(config, opts, outDir);
   const head = headConfigFrom(config, inputs.inputDim, inputs.sets.numClasses);
-  const cfg = { ...trainConfigFrom(config), progressMode: opts.progress };
+  const fitted = fitBatch({ ...trainConfigFrom(config), progressMode: opts.progress }, inputs.sets.train.size);
+  if (fitted.note) console.log(fitted.note);
+  const cfg = fitted.cfg;
   const runFile = path.join(outDir, 'run.json');
   if (opts.resume && fs.existsSync(runFile)) {
     // never continue a run on features of other data, another backbone or other settings
@@ -143,10 +147,11 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
 export function register(program: Command): void {
   program
     .command('train')
-    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features of your data; validates mP@5 each epoch')
+    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features of your data; validates mP@5 each epoch on held-out training classes when there are enough (else keeps the last epoch); `guie run` also evaluates and exports')
     .option('--config <file>', 'JSON config (keys below)')
     .option('--data <dir>', 'folder of class folders (<dir>/<class>/<image>) or of TFRecords (default: config paths.data; empty = the bundled sample)')
     .option('--split <kind>', 'held-out evaluation / validation split: classes | images | files (config "split")')
+    .option('--vit-weights <file>', 'CLIP ViT backbones: safetensors file (default <paths.weights>/<backbone>.safetensors)')
     .option('--train-features <dir>', 'train on this feature cache instead of building one from the data')
     .option('--val-features <dir>', 'with --train-features: validation feature cache, or "none"')
     .option('--out <dir>', 'run directory: checkpoints/, metrics.jsonl, curves.html, run.json (default <paths.outputs>/train)')

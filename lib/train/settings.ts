@@ -43,3 +43,11 @@ export function headConfigFrom(config: Config, inputDim: number, numClasses: num
 
 /** The defaults' loop settings (tests and benches start from these). */
 export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze(trainConfigFrom(DEFAULT_CONFIG));
+
+/** A batch no larger than the training set (a small folder of photos must still make full steps), and the note that says so. */
+export function fitBatch(cfg: TrainConfig, trainRows: number): { cfg: TrainConfig; note: string | null } {
+  const per = cfg.batchSize * cfg.accumSteps;
+  if (trainRows >= per) return { cfg, note: null };
+  const batchSize = Math.max(1, Math.floor(trainRows / cfg.accumSteps));
+  return { cfg: { ...cfg, batchSize }, note: `batchSize ${cfg.batchSize} x accumSteps ${cfg.accumSteps} is more than the ${trainRows} training images: using batch ${batchSize}` };
+}

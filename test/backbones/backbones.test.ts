@@ -36,7 +36,7 @@ describe('registry', () => {
   });
 
   test('a CLIP ViT without weights says how to give them', async () => {
-    await expect(loadBackbone('ViT-B-32')).rejects.toThrow(/CLIP ViT and needs weights: pass weightsFile/);
+    await expect(loadBackbone('ViT-B-32')).rejects.toThrow(/CLIP ViT and needs weights: none at .*ViT-B-32\.safetensors \(paths\.weights\)\. Get them with `guie download-weights --model ViT-B-32`/);
   });
 
   test('a CLIP ViT loads its weights from a safetensors file and computes what the saved tower computes', async () => {

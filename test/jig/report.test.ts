@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeOnnx } from '../../lib/export/onnx';
+import { readOnnxAbout, writeOnnx } from '../../lib/export/onnx';
 import { clipInferenceGraph } from '../../lib/export/inference-graph';
 import { OnnxEmbedder } from '../../lib/export/onnx-embedder';
 import { getVitConfig } from '../../lib/model/vit-config';
@@ -95,8 +95,12 @@ test('jigCommand with an exported ONNX model: report written, vectors are that m
   expect(lines.join('\n')).toMatch(/gallery: 45 images \(embedded in/);
   expect(r.metrics!.overall.queries).toBe(15);
 
+  // The file records the ViT's own preprocessing (CLIP crop + bicubic), and the jig fed it exactly that
+  const about = readOnnxAbout(onnxFile)!;
+  expect(about).toEqual({ backbone: 'test-tiny', preprocess: cfg.preprocess });
+  expect(cfg.preprocess.resize).toBe('shortest_bicubic_crop');
   // The report's top match for query 0 is what that ONNX model itself ranks first.
-  const ort = await OnnxEmbedder.create(onnxFile, { ...cfg.preprocess, resize: 'bilinear' });
+  const ort = await OnnxEmbedder.create(onnxFile, about.preprocess);
   const { decodeForEmbedder } = await import('../../lib/jig/image');
   const vec = async (file: string) => ort.embed([(await decodeForEmbedder(fs.readFileSync(file), ort.preprocess)).rgb]);
   const q = await vec(fx.queries[0].file);

@@ -30,7 +30,7 @@ it.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s graph model + Dense(64)
   const r = rng(5);
   const kernel = f32(Array.from({ length: spec.featureDim * 64 }, () => (r() * 2 - 1) / Math.sqrt(spec.featureDim)), [spec.featureDim, 64]);
   const bias = f32(Array.from({ length: 64 }, () => r() * 0.1), [64]);
-  const graph = graphModelInferenceGraph({ model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.kernel', kernel], ['head.bias', bias]]));
+  const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.kernel', kernel], ['head.bias', bias]]));
   const ops = new Set(graph.nodes.map((n) => n.op));
   expect([...ops].filter((o) => o.startsWith('_Fused') || o.startsWith('Fused'))).toEqual([]);
 

@@ -125,7 +125,7 @@ function shuffleInPlace<T>(a: T[], seed: number): T[] {
   return a;
 }
 
-/** Resume: an existing shard is kept only if it holds exactly the planned records (ids and labels, in order). */
+/** Resume: an existing shard is kept only if it holds exactly the planned records (ids, labels and image bytes, in order). */
 async function shardMatches(file: string, part: Array<SourceItem & { label: number }>, schema: RecordSchema): Promise<boolean> {
   if (!fs.existsSync(file)) return false;
   let i = 0;
@@ -133,6 +133,7 @@ async function shardMatches(file: string, part: Array<SourceItem & { label: numb
     for await (const bytes of readTfRecords(file)) {
       const rec = decodeRecord(bytes, schema, file);
       if (i >= part.length || rec.id !== part[i].id || rec.label !== part[i].label) return false;
+      if (!Buffer.from(rec.image.buffer, rec.image.byteOffset, rec.image.byteLength).equals(fs.readFileSync(part[i].file))) return false; // a photo edited in place
       i += 1;
     }
   } catch {
