@@ -9,7 +9,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DEFAULT_CONFIG, mergeConfig, type Config } from '../lib/config';
-import { drawViewParams, listInstances, picturesSource, renderView, seededRandom, DEFAULT_VIEW_AUGMENT } from '../lib/data/builders/sample';
 import { openDataSet } from '../lib/data/dataset';
 import { buildExportGraph } from '../lib/export/export-model';
 import { runMainJob, type MainJobResult } from '../lib/main-job';
@@ -18,28 +17,10 @@ import { register } from '../lib/retrieval/commands';
 import { evalCommand, type EvalReport } from '../lib/retrieval/evaluate';
 import { loadCheckpoint, checkpointModel, resolveCheckpointDir } from '../lib/train/checkpoint';
 import { trainCommand } from '../lib/train/commands';
+import { classFolders } from './helpers/photos';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-user-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** `classes` class folders of `views` seeded views each, from packaged photos starting at `first`. */
-async function classFolders(root: string, classes: number, views: number, first = 0, size = 128): Promise<string[]> {
-  const src = picturesSource();
-  const { instances } = await listInstances(src.dir);
-  const names: string[] = [];
-  for (let c = 0; c < classes; c++) {
-    const file = instances[first + c];
-    const name = `item ${path.parse(file).name}`; // a space, as real folder names have
-    names.push(name);
-    fs.mkdirSync(path.join(root, name), { recursive: true });
-    const photo = fs.readFileSync(path.join(src.dir, file));
-    for (let v = 0; v < views; v++) {
-      const jpg = await renderView(photo, drawViewParams(seededRandom(`user-test/${file}/${v}`), DEFAULT_VIEW_AUGMENT), size);
-      fs.writeFileSync(path.join(root, name, `photo-${v}.jpg`), jpg);
-    }
-  }
-  return names;
-}
 
 const configIn = (dir: string, over: Partial<Config> = {}): Config => mergeConfig(DEFAULT_CONFIG, { epochs: 8, ...over, paths: { ...DEFAULT_CONFIG.paths, cache: path.join(dir, 'cache'), outputs: path.join(dir, 'outputs'), ...(over.paths ?? {}) } });
 const silent = () => undefined;

@@ -1,6 +1,9 @@
 /** CLI wiring for the export stage: `guie export`, `guie verify-submission <zip>`. */
 import type { Command } from 'commander';
+import * as path from 'path';
+import { loadConfig } from '../config';
 import { initBackend } from '../device';
+import { PROJECT_ROOT } from '../util/paths';
 import { exportCommand, formatExportResult, formatVerifyReport, verifyCommand } from './export-model';
 
 export function register(program: Command): void {
@@ -8,6 +11,7 @@ export function register(program: Command): void {
     .command('export')
     .description('build the inference graph (uint8 image -> 64-d unit embedding) and write SavedModel, ONNX and submission.zip')
     .option('--backbone <name>', "packaged CNN (mobilenet_v2_140, inception_v3_mixed5) or CLIP ViT config name (default: the checkpoint's backbone, else mobilenet_v2_140)")
+    .option('--config <file>', 'JSON config: paths.weights is where ViT weights are found (<paths.weights>/<backbone>.safetensors)')
     .option('--vit-weights <file>', 'CLIP ViT weights (.safetensors; OpenCLIP, Hugging Face or bare layout)')
     .option('--checkpoint <dir>', 'the trained head: a checkpoint, or a run / train folder (its checkpoints/best); it records its backbone')
     .option('--out <dir>', 'output folder', 'outputs/export')
@@ -16,10 +20,11 @@ export function register(program: Command): void {
     .option('--resize <mode>', "CLIP ViTs: in-graph resize, shortest_bicubic_crop (CLIP eval, the backbone's own: default) or bilinear (host baseline)")
     .option('--no-onnx', 'skip the ONNX file')
     .option('--verify', 'verify the zip after writing it')
-    .action(async (o: { backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize?: string; onnx: boolean; verify?: boolean }) => {
+    .action(async (o: { config?: string; backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize?: string; onnx: boolean; verify?: boolean }) => {
       await initBackend();
       if (o.resize !== undefined && o.resize !== 'bilinear' && o.resize !== 'shortest_bicubic_crop') throw new Error(`--resize ${o.resize}: choose bilinear or shortest_bicubic_crop`);
-      const { result, report } = await exportCommand({ ...o, resize: o.resize, randomSeed: Number(o.randomSeed), headDim: Number(o.headDim) });
+      const weightsDir = path.resolve(PROJECT_ROOT, loadConfig(o.config).paths.weights);
+      const { result, report } = await exportCommand({ ...o, weightsDir, resize: o.resize, randomSeed: Number(o.randomSeed), headDim: Number(o.headDim) });
       console.log(formatExportResult(result));
       if (report) {
         console.log(formatVerifyReport(report));

