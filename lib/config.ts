@@ -36,6 +36,12 @@ export interface Config {
   clipNorm: number;
   checkpointEvery: number;
   keepLast: number;
+  /** Epochs of the backbone stage after the head (CLIP ViTs: fine-tuning on augmented images); 0 = head only. */
+  backboneEpochs: number;
+  /** ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off). */
+  layerDecay: number;
+  /** Backbone stage: freeze the head and tune only the backbone ("head-locking", 1st place); false = head at its own lr too. */
+  headLock: boolean;
   /** How held-out evaluation data is chosen: whole classes, images within classes, or record files. */
   split: SplitKind;
   /** Share held out for evaluation: of the classes, of each class's images, or of the record files (by `split`). */
@@ -77,6 +83,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   clipNorm: 0,
   checkpointEvery: 100,
   keepLast: 3,
+  backboneEpochs: 0,
+  layerDecay: 0.8,
+  headLock: true,
   split: 'classes',
   validFraction: 0.1,
   valClassFraction: 0.1,
@@ -120,6 +129,9 @@ const SCHEMA: Record<ScalarKey, Check> = {
   clipNorm: { kind: 'number', min: 0, doc: 'global gradient-norm clip (0 = off)' },
   checkpointEvery: { kind: 'integer', min: 1, doc: 'optimizer steps between checkpoints (plus every epoch end)' },
   keepLast: { kind: 'integer', min: 1, doc: 'step checkpoints kept (the best one is kept apart)' },
+  backboneEpochs: { kind: 'integer', min: 0, doc: 'backbone stage epochs after the head (CLIP ViTs, augmented images; lr backboneLr); 0 = head only' },
+  layerDecay: { kind: 'number', min: 0, exclusiveMin: true, max: 1, doc: 'ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off)' },
+  headLock: { kind: 'boolean', doc: 'backbone stage: head frozen, only the backbone tuned (head-locking); false = head trained too at lr' },
   split: { kind: 'string', values: ['classes', 'images', 'files'], doc: 'held-out evaluation: whole classes, images within each class, or record files (reference notebook)' },
   validFraction: { kind: 'number', min: 0, max: 0.9, doc: 'share held out for evaluation: of the classes, of each class\'s images, or of the files' },
   valClassFraction: { kind: 'number', min: 0, max: 0.5, doc: 'share of training classes held out for per-epoch validation (0 = none)' },

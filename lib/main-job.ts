@@ -147,6 +147,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
     return r;
   };
 
+  if (config.backboneEpochs > 0) throw new Error(`backboneEpochs ${config.backboneEpochs}: guie run trains the head only so far; run the backbone stage with \`guie train\`, then \`guie export --checkpoint <train dir>\` and \`guie eval --model <train dir>\``);
   await stage('device', () => initBackend(), (c) => `tfjs backend ${c.backend}`);
   const sample = opts.sample ? { ...opts.sample, outDir: path.join(outDir, 'sample') } : undefined;
   const data = await stage('data', () => openDataSet(config, { recordsDir: path.join(outDir, 'records'), sample }, opts.data ?? config.paths.data), (d) => d.summary);

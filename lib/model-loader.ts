@@ -16,8 +16,9 @@ import { exportedAbout, headFromCheckpoint } from './export/export-model';
 import { loadBackbone } from './model/backbones';
 import { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
-import type { Preprocess } from './model/vit-config';
-import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
+import { getVitConfig, type Preprocess } from './model/vit-config';
+import { vitFileWeights } from './model/weights';
+import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
 
 export interface LoadedModel {
   embedder: Embedder;
@@ -51,13 +52,14 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   const ckpt = loadCheckpoint(dir);
   const meta = checkpointModel(ckpt);
   if (!meta) throw new Error(`${dir}: this checkpoint records no backbone (written by an older version); export it with \`guie export --backbone NAME --checkpoint ${dir}\` and embed the .onnx`);
-  const backbone = await loadBackbone(meta.backbone);
+  const tuned = backboneTensors(ckpt); // a backbone stage's checkpoint: the tuned ViT, not the weights file
+  const backbone = await loadBackbone(meta.backbone, tuned.size > 0 ? { weights: vitFileWeights(getVitConfig(meta.backbone), tuned) } : {});
   const hw = headFromCheckpoint(dir, backbone.featureDim, meta.backbone);
   const k = hw.get('head.kernel')!;
   const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
   const crc = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { crc32c: number }).crc32c;
   const name = `tfjs:${meta.backbone}+dense${k.shape[1]}:${crc.toString(16)}`;
-  return { embedder: createFeatureEmbedder(backbone, head, { name }), fingerprint: name, description: `${dir} (${meta.backbone} + head, tfjs)` };
+  return { embedder: createFeatureEmbedder(backbone, head, { name }), fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
 }
 
 /** `imageSize`: only for exported models that record no preprocessing. */

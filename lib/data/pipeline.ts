@@ -193,7 +193,7 @@ export function workerScript(): string {
 }
 
 /** Image work on worker threads: each task goes to the least busy worker. */
-class WorkerPool {
+export class WorkerPool {
   private readonly workers: Worker[];
   private readonly busy: number[];
   private readonly waiting = new Map<number, { resolve: (r: WorkerResult) => void; worker: number }>();

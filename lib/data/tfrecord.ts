@@ -176,6 +176,41 @@ export async function* readTfRecords(file: string, opts: ReadOptions = {}): Asyn
   }
 }
 
+/** Where each record's data lies in a file (random access for training on images): headers only are read and checked. */
+export interface RecordSpan {
+  offset: number;
+  length: number;
+}
+
+export function indexTfRecords(file: string): RecordSpan[] {
+  const fd = fs.openSync(file, 'r');
+  const spans: RecordSpan[] = [];
+  try {
+    const size = fs.fstatSync(fd).size;
+    const header = Buffer.alloc(HEADER_BYTES);
+    for (let pos = 0; pos < size; ) {
+      if (fs.readSync(fd, header, 0, HEADER_BYTES, pos) < HEADER_BYTES) throw new TfRecordError(file, spans.length, pos, 'truncated', 'truncated header');
+      if (maskedCrc32c(header.subarray(0, 8)) !== header.readUInt32LE(8)) throw new TfRecordError(file, spans.length, pos, 'length-crc', 'length CRC mismatch');
+      const length = Number(header.readBigUInt64LE(0));
+      if (pos + HEADER_BYTES + length + FOOTER_BYTES > size) throw new TfRecordError(file, spans.length, pos, 'truncated', `truncated record (${length} bytes announced)`);
+      spans.push({ offset: pos + HEADER_BYTES, length });
+      pos += HEADER_BYTES + length + FOOTER_BYTES;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return spans;
+}
+
+/** One record's data by its span (from indexTfRecords), CRC-checked. */
+export function readTfRecordAt(fd: number, file: string, index: number, span: RecordSpan): Uint8Array {
+  const buf = Buffer.alloc(span.length + FOOTER_BYTES);
+  if (fs.readSync(fd, buf, 0, buf.length, span.offset) < buf.length) throw new TfRecordError(file, index, span.offset - HEADER_BYTES, 'truncated', 'record shorter than indexed');
+  const data = buf.subarray(0, span.length);
+  if (maskedCrc32c(data) !== buf.readUInt32LE(span.length)) throw new TfRecordError(file, index, span.offset - HEADER_BYTES, 'data-crc', `data CRC mismatch (${span.length} bytes)`);
+  return new Uint8Array(data);
+}
+
 /** Number of good records (and corrupt ones, in skip mode) without keeping any of them. */
 export async function countTfRecords(file: string, opts: Omit<ReadOptions, 'stats'> = {}): Promise<ReadStats> {
   const stats = newReadStats();

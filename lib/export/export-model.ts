@@ -12,8 +12,8 @@ import { weightsPath } from '../model/backbones';
 import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { getVitConfig } from '../model/vit-config';
-import { loadVitWeights } from '../model/weights';
-import { checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
+import { loadVitWeights, vitFileWeights } from '../model/weights';
+import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
 import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
@@ -149,19 +149,23 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   const cfg: VitConfig = getVitConfig(o.backbone);
   const inDim = cfg.outputDim ?? cfg.width;
   let weights: NamedWeights;
-  // --vit-weights, else the one weights location (paths.weights), else random weights (the offline path, said out loud)
+  const tuned = o.checkpoint ? backboneTensors(loadCheckpoint(o.checkpoint)) : new Map();
+  // a backbone stage's checkpoint carries the tuned ViT; else --vit-weights, the one weights location (paths.weights), or random weights (the offline path, said out loud)
   const expected = o.weightsDir ? path.resolve(o.weightsDir, `${o.backbone}.safetensors`) : weightsPath(o.backbone);
-  const weightsFile = o.vitWeights ?? (fs.existsSync(expected) ? expected : undefined);
-  if (!weightsFile) console.warn(`export: no weights for ${o.backbone} at ${expected} and no --vit-weights: random ViT weights (seed ${seed})`);
-  if (weightsFile) {
+  const weightsFile = tuned.size > 0 ? undefined : (o.vitWeights ?? (fs.existsSync(expected) ? expected : undefined));
+  if (tuned.size > 0) {
+    const file = vitFileWeights(cfg, tuned);
+    weights = namedWeightsFromTf(file);
+    tf.dispose([...file.values()]);
+  } else if (weightsFile) {
     const loaded = loadVitWeights(weightsFile, cfg);
     weights = namedWeightsFromTf(loaded.weights);
     tf.dispose([...loaded.weights.values()]);
-    for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
   } else {
+    console.warn(`export: no weights for ${o.backbone} at ${expected} and no --vit-weights: random ViT weights (seed ${seed})`);
     weights = randomClipWeights(cfg, o.headDim ?? 64, seed);
-    if (o.checkpoint) for (const [k, v] of headFromCheckpoint(o.checkpoint, inDim, o.backbone)) weights.set(k, v);
   }
+  for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : weights.has('head.kernel') ? [] : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
   const preprocess: Preprocess = { ...cfg.preprocess, ...(o.resize ? { resize: o.resize } : {}) };
   return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone };
 }

@@ -139,3 +139,18 @@ export function saveVit(vit: Vit, file: string, layout: 'openclip' | 'bare' = 'o
   };
   writeSafetensors(file, shapes, read, { format: 'pt', config: vit.config.name });
 }
+
+/** A ViT's own variables (e.g. a fine-tuned checkpoint's `backbone.*` tensors) -> tensors in the file layout vitParamShapes names (what loaders and the export graph take). */
+export function vitFileWeights(cfg: VitConfig, variables: ReadonlyMap<string, { values: Float32Array; shape: number[] }>): Map<string, tf.Tensor> {
+  const vit = Vit.random(cfg, 0);
+  try {
+    for (const [name, v] of vit.variables) {
+      const t = variables.get(name);
+      if (!t) throw new Error(`ViT ${cfg.name}: no tuned tensor for "${name}"`);
+      v.assign(tf.tensor(t.values, v.shape));
+    }
+    return new Map(vitParamShapes(cfg).map(([n]) => [n, vit.namedWeight(n)]));
+  } finally {
+    vit.dispose();
+  }
+}

@@ -40,6 +40,15 @@ export interface CheckpointModel {
   head: HeadConfig;
   data: { input: string; fingerprint: string; split: string };
   featureKey: string;
+  /** True when the checkpoint holds fine-tuned backbone weights (`param/backbone.*`) beside the head. */
+  backboneTuned?: boolean;
+}
+
+/** Fine-tuned backbone tensors of a checkpoint, by the backbone's own names (prefix "backbone." dropped); empty for head-only checkpoints. */
+export function backboneTensors(ckpt: Checkpoint): Map<string, NamedArray> {
+  const out = new Map<string, NamedArray>();
+  for (const [k, t] of ckpt.tensors) if (k.startsWith('param/backbone.')) out.set(k.slice('param/backbone.'.length), t);
+  return out;
 }
 
 /** The model a checkpoint records, or null for checkpoints written without one (tests, older runs). */
@@ -56,7 +65,8 @@ export function resolveCheckpointDir(p: string): string {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) throw new Error(`${abs}: does not exist (a run's best head is <run>/train/checkpoints/best, or <train --out>/checkpoints/best)`);
   if (fs.existsSync(path.join(abs, 'state.json'))) return abs;
-  for (const root of [abs, path.join(abs, 'checkpoints'), path.join(abs, 'train', 'checkpoints')]) {
+  // a backbone stage's checkpoints (head + tuned backbone) win over the head stage's
+  for (const root of [abs, path.join(abs, 'backbone', 'checkpoints'), path.join(abs, 'checkpoints'), path.join(abs, 'train', 'backbone', 'checkpoints'), path.join(abs, 'train', 'checkpoints')]) {
     if (fs.existsSync(path.join(root, 'best', 'state.json'))) return path.join(root, 'best');
     const newest = listCheckpoints(root)[0];
     if (newest) return newest;

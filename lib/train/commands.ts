@@ -18,8 +18,12 @@ import { pageHtml } from '../viz/plotly';
 import type { CheckpointModel } from './checkpoint';
 import { readMetricsLog, trainingCurvesFigure } from './curves';
 import { cacheDataset, loadFeatureCache } from './feature-cache';
-import { train, TrainingDivergedError, type Dataset, type TrainResult } from './loop';
-import { createModel, initHeadWeights } from './model';
+import { checkpointsDir, train, TrainingDivergedError, type Dataset, type TrainConfig, type TrainResult } from './loop';
+import { backboneStage } from './backbone-stage';
+import type { DataSet } from '../data/dataset';
+import type { DataSplit } from '../data/split';
+import type { Backbone } from '../model/backbones';
+import { createModel, initHeadWeights, type HeadConfig } from './model';
 import { dataFeatures, trainingSets } from './prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './settings';
 
@@ -75,6 +79,8 @@ interface TrainInputs {
   inputDim: number;
   model?: CheckpointModel;
   describe: Record<string, unknown>;
+  /** What a backbone stage needs after the head (data-backed runs only); the caller disposes the backbone. */
+  source?: { data: DataSet; split: DataSplit; backbone: Backbone };
 }
 
 /** Training and validation sets from explicit cache folders (made by another run or tool). */
@@ -108,9 +114,11 @@ async function fromData(config: Config, opts: TrainCommandOptions, outDir: strin
       inputDim: features.cache.dim,
       model,
       describe: { data: { origin: data.origin, input: data.input, fingerprint: data.fingerprint, images: data.rows.length }, split: { kind: split.kind, summary: split.summary }, backbone: backbone.name, features: { dir: features.cache.dir, key: features.key } },
+      source: { data, split, backbone },
     };
-  } finally {
+  } catch (e) {
     backbone.dispose();
+    throw e;
   }
 }
 
@@ -120,24 +128,40 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
   const config = configWithFlags(opts);
   const outDir = path.resolve(opts.out ?? path.join(config.paths.outputs, 'train'));
   const inputs = opts.trainFeatures ? fromCaches(opts.trainFeatures, opts.valFeatures) : await fromData(config, opts, outDir);
-  const head = headConfigFrom(config, inputs.inputDim, inputs.sets.numClasses);
-  const fitted = fitBatch({ ...trainConfigFrom(config), progressMode: opts.progress }, inputs.sets.train.size);
-  if (fitted.note) console.log(fitted.note);
-  const cfg = fitted.cfg;
-  const runFile = path.join(outDir, 'run.json');
-  if (opts.resume && fs.existsSync(runFile)) {
-    // never continue a run on features of other data, another backbone or other settings
-    const prior = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { features?: { key?: string }; head?: unknown };
-    const now = (inputs.describe.features as { key?: string } | undefined)?.key;
-    if (prior.features?.key !== now) throw new Error(`${runFile}: that run trained on other features (${prior.features?.key ?? 'unknown'}); now ${now ?? 'explicit caches'}: start a new --out instead of --resume`);
-    if (JSON.stringify(prior.head) !== JSON.stringify(head)) throw new Error(`${runFile}: that run's head settings differ from the current config; start a new --out instead of --resume`);
+  try {
+    const head = headConfigFrom(config, inputs.inputDim, inputs.sets.numClasses);
+    const fitted = fitBatch({ ...trainConfigFrom(config), progressMode: opts.progress }, inputs.sets.train.size);
+    if (fitted.note) console.log(fitted.note);
+    const cfg = fitted.cfg;
+    const runFile = path.join(outDir, 'run.json');
+    if (opts.resume && fs.existsSync(runFile)) {
+      // never continue a run on features of other data, another backbone or other settings
+      const prior = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { features?: { key?: string }; head?: unknown };
+      const now = (inputs.describe.features as { key?: string } | undefined)?.key;
+      if (prior.features?.key !== now) throw new Error(`${runFile}: that run trained on other features (${prior.features?.key ?? 'unknown'}); now ${now ?? 'explicit caches'}: start a new --out instead of --resume`);
+      if (JSON.stringify(prior.head) !== JSON.stringify(head)) throw new Error(`${runFile}: that run's head settings differ from the current config; start a new --out instead of --resume`);
+    }
+    if (!opts.resume) writeJsonAtomic(runFile, { ...inputs.describe, config, head, train: cfg });
+    return await headThenBackbone(config, opts, outDir, inputs, head, cfg);
+  } finally {
+    inputs.source?.backbone.dispose();
   }
-  if (!opts.resume) writeJsonAtomic(runFile, { ...inputs.describe, config, head, train: cfg });
+}
+
+/** The head stage on features, then (backboneEpochs > 0) the backbone stage on images. */
+async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDir: string, inputs: TrainInputs, head: HeadConfig, cfg: TrainConfig): Promise<TrainResult> {
   const model = createModel(head, initHeadWeights(head, config.seed));
   try {
-    const res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
+    let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
     writeFileAtomic(path.join(outDir, 'curves.html'), pageHtml(`training ${outDir}`, [curves]));
+    if (config.backboneEpochs > 0) {
+      if (!inputs.source) throw new Error('backboneEpochs > 0 trains on images: give the data (--data / paths.data), not --train-features');
+      const { data, split, backbone } = inputs.source;
+      const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);
+      log?.(`backbone stage: ${config.backboneEpochs} epochs on augmented images, backbone lr ${config.backboneLr}, layer decay ${config.layerDecay}, head ${config.headLock ? 'frozen' : `at lr ${config.lr}`} -> ${path.join(outDir, 'backbone')}`);
+      res = await backboneStage({ config, data, split, backbone, head, headCheckpoint: path.join(checkpointsDir(outDir), 'best'), outDir: path.join(outDir, 'backbone'), resume: opts.resume, model: inputs.model!, progressMode: opts.progress, log });
+    }
     return res;
   } finally {
     model.dispose();

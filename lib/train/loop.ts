@@ -25,8 +25,10 @@ export interface Dataset {
   size: number;
   labels: Int32Array;
   sources?: { ids: Int32Array; names: readonly string[] };
-  /** Input tensor of the given rows (the caller disposes it). */
-  rows(indices: Int32Array): tf.Tensor;
+  /** Input tensor of the given rows (the caller disposes it): cached features at once, images decoded (and augmented for `epoch`) on demand. */
+  rows(indices: Int32Array, at?: { epoch: number }): tf.Tensor | Promise<tf.Tensor>;
+  /** Images per validation batch (default 256 feature rows). */
+  evalBatch?: number;
 }
 
 export interface StageConfig {
@@ -276,7 +278,7 @@ export async function train(
       let lossN = 0;
       for (let b = epoch === pos.epoch ? pos.batchInEpoch : 0; b < microPerEpoch; b++) {
         const idx = perm.subarray(b * cfg.batchSize, (b + 1) * cfg.batchSize);
-        const x = trainSet.rows(idx);
+        const x = await trainSet.rows(idx, { epoch });
         const labels = tf.tensor1d(Int32Array.from(idx, (i) => trainSet.labels[i]), 'int32');
         const { value, grads } = tf.variableGrads(() => model.loss(x, labels, rng), trainVars);
         x.dispose();
@@ -329,7 +331,7 @@ export async function train(
       // epoch end: validate, checkpoint (and the best copy)
       let val: ValidationResult | null = null;
       if (valSet) {
-        const emb = embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)));
+        const emb = await embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)), valSet.evalBatch);
         val = await leaveOneOutMP5(emb, model.config.embeddingDim, valSet.labels, valSet.sources);
       }
       pos = { step: pos.step, epoch: epoch + 1, batchInEpoch: 0 };

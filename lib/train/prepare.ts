@@ -58,14 +58,19 @@ export function gatherRows(cache: FeatureCache, rows: readonly number[]): Float3
   return out;
 }
 
-/** The training set (labels 0..K-1 in label order) and the per-epoch validation set of a split. */
-export function trainingSets(data: DataSet, split: DataSplit, cache: FeatureCache): { train: Dataset; val: Dataset | null; numClasses: number } {
+/** Training labels renumbered 0..K-1 in label order (what the margin head's K classes are). */
+export function trainLabels(data: DataSet, split: DataSplit): { labels: Int32Array; numClasses: number } {
   const classes = [...new Set(split.train.map((r) => data.rows[r].label))].sort((a, b) => a - b);
   const rank = new Map(classes.map((l, i) => [l, i]));
-  const labels = Int32Array.from(split.train, (r) => rank.get(data.rows[r].label)!);
+  return { labels: Int32Array.from(split.train, (r) => rank.get(data.rows[r].label)!), numClasses: classes.length };
+}
+
+/** The training set and the per-epoch validation set of a split, as cached feature rows. */
+export function trainingSets(data: DataSet, split: DataSplit, cache: FeatureCache): { train: Dataset; val: Dataset | null; numClasses: number } {
+  const { labels, numClasses } = trainLabels(data, split);
   return {
     train: rowsDataset(cache, split.train, labels),
     val: split.val.length > 0 ? rowsDataset(cache, split.val, Int32Array.from(split.val, (r) => data.rows[r].label)) : null,
-    numClasses: classes.length,
+    numClasses,
   };
 }

@@ -17,13 +17,13 @@ export interface ValidationResult {
   bySource: Record<string, number>;
 }
 
-/** Embeds `count` rows in batches (no dropout, no margin): the inference graph. */
-export function embedAll(model: TrainModel, count: number, rows: (start: number, end: number) => tf.Tensor, batchSize = 256): Float32Array {
+/** Embeds `count` rows in batches (no dropout, no margin): the inference graph. Rows may be cached features or images decoded on demand. */
+export async function embedAll(model: TrainModel, count: number, rows: (start: number, end: number) => tf.Tensor | Promise<tf.Tensor>, batchSize = 256): Promise<Float32Array> {
   const dim = model.config.embeddingDim;
   const out = new Float32Array(count * dim);
   for (let s = 0; s < count; s += batchSize) {
     const e = Math.min(count, s + batchSize);
-    const x = rows(s, e);
+    const x = await rows(s, e);
     const emb = model.embed(x);
     out.set(emb.dataSync(), s * dim);
     emb.dispose();

@@ -29,7 +29,7 @@ test('head training raises leave-one-out val mP@5 from untrained to high', async
   const va = dataset(syntheticFeatures({ ...SYN, perClass: 6 }, 1), SYN.dim);
   const head: HeadConfig = { inputDim: SYN.dim, embeddingDim: 64, numClasses: SYN.classes, dropout: 0.1, margin: 'arcface', scale: 30, marginValue: 0.3, labelSmoothing: 0.1 };
   const model = createModel(head, initHeadWeights(head, 1));
-  const before = await leaveOneOutMP5(embedAll(model, va.size, (s, e) => va.rows(Int32Array.from({ length: e - s }, (_, i) => s + i))), 64, va.labels, va.sources);
+  const before = await leaveOneOutMP5(await embedAll(model, va.size, (s, e) => va.rows(Int32Array.from({ length: e - s }, (_, i) => s + i))), 64, va.labels, va.sources);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-learn-'));
   const res = await train(model, { train: tr, val: va }, { ...DEFAULT_TRAIN_CONFIG, seed: 1, batchSize: 32, lr: 1e-2, stages: [{ name: 'head', epochs: 6, train: '^head\\.' }], progressMode: 'silent' }, { outDir: out, log: () => {} });
   const after = res.epochs[res.epochs.length - 1];
