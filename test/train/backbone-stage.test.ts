@@ -10,21 +10,16 @@ import * as path from 'path';
 import { decodeRgb } from '../../lib/data/image';
 import { exportModel, buildExportGraph } from '../../lib/export/export-model';
 import { loadBackbone } from '../../lib/model/backbones';
-import { saveVit } from '../../lib/model/weights';
 import { loadModel } from '../../lib/model-loader';
 import { backboneTensors, checkpointModel, listCheckpoints, loadCheckpoint } from '../../lib/train/checkpoint';
 import { trainCommand } from '../../lib/train/commands';
-import { classFolders } from '../helpers/photos';
+import { classFolders, tinyVitWeights } from '../helpers/photos';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-bbstage-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('head, then the ViT on augmented images with the head locked; export carries the tuned ViT; resume is exact', async () => {
-  const weights = path.join(tmp, 'weights');
-  fs.mkdirSync(weights);
-  const vit = await loadBackbone('test-tiny', { randomSeed: 6 });
-  saveVit(vit.vit!, path.join(weights, 'test-tiny.safetensors'));
-  vit.dispose();
+  const weights = await tinyVitWeights(path.join(tmp, 'weights'), 6);
   const photos = path.join(tmp, 'photos');
   await classFolders(photos, 10, 4, 150, 64);
   const cfg = path.join(tmp, 'cfg.json');
