@@ -38,8 +38,12 @@ export interface Config {
   keepLast: number;
   /** Epochs of the backbone stage after the head (CLIP ViTs: fine-tuning on augmented images); 0 = head only. */
   backboneEpochs: number;
+  /** Packaged CNNs: how many of the last blocks the backbone stage tunes (the activations feeding them are cached). */
+  backboneBlocks: number;
   /** ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off). */
   layerDecay: number;
+  /** Decay of an exponential moving average of the weights (0 = off); validation, `best` and export use the average. */
+  ema: number;
   /** Backbone stage: freeze the head and tune only the backbone ("head-locking", 1st place); false = head at its own lr too. */
   headLock: boolean;
   /** How held-out evaluation data is chosen: whole classes, images within classes, or record files. */
@@ -84,7 +88,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   checkpointEvery: 100,
   keepLast: 3,
   backboneEpochs: 0,
+  backboneBlocks: 2,
   layerDecay: 0.8,
+  ema: 0,
   headLock: true,
   split: 'classes',
   validFraction: 0.1,
@@ -129,7 +135,9 @@ const SCHEMA: Record<ScalarKey, Check> = {
   clipNorm: { kind: 'number', min: 0, doc: 'global gradient-norm clip (0 = off)' },
   checkpointEvery: { kind: 'integer', min: 1, doc: 'optimizer steps between checkpoints (plus every epoch end)' },
   keepLast: { kind: 'integer', min: 1, doc: 'step checkpoints kept (the best one is kept apart)' },
-  backboneEpochs: { kind: 'integer', min: 0, doc: 'backbone stage epochs after the head (CLIP ViTs, augmented images; lr backboneLr); 0 = head only' },
+  backboneEpochs: { kind: 'integer', min: 0, doc: 'backbone stage epochs after the head (CLIP ViTs on augmented images, packaged CNNs on their last backboneBlocks; lr backboneLr); 0 = head only' },
+  backboneBlocks: { kind: 'integer', min: 1, doc: 'packaged CNNs: last blocks tuned in the backbone stage (the activations feeding them are cached once)' },
+  ema: { kind: 'number', min: 0, max: 0.9999, doc: 'weight EMA decay per optimizer step (0 = off); validation, best checkpoint and export use the average' },
   layerDecay: { kind: 'number', min: 0, exclusiveMin: true, max: 1, doc: 'ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off)' },
   headLock: { kind: 'boolean', doc: 'backbone stage: head frozen, only the backbone tuned (head-locking); false = head trained too at lr' },
   split: { kind: 'string', values: ['classes', 'images', 'files'], doc: 'held-out evaluation: whole classes, images within each class, or record files (reference notebook)' },

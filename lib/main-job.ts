@@ -19,6 +19,8 @@ import type { SampleOptions } from './data/builders/sample';
 import { defaultBackboneCacheDir, loadBackbone, type Backbone } from './model/backbones';
 import type { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
+import { loadModel } from './model-loader';
+import { backboneStage } from './train/backbone-stage';
 import type { CheckpointModel } from './train/checkpoint';
 import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
 import { createModel, initHeadWeights, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
@@ -56,8 +58,8 @@ export interface StageRecord {
 
 export interface MainJobResult {
   stages: StageRecord[];
-  /** mP@5 on the held-out queries. */
-  mP5: { raw: number; pca64: number; untrainedHead: number; trainedHead: number };
+  /** mP@5 on the held-out queries; trainedHead is the shipped model (after the backbone stage when there is one), headOnly the head stage's. */
+  mP5: { raw: number; pca64: number; untrainedHead: number; headOnly: number; trainedHead: number };
   /** Width of the PCA baseline: embeddingDim, or fewer on a training set smaller than that. */
   pcaDim: number;
   metrics: MetricsReport;
@@ -147,7 +149,6 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
     return r;
   };
 
-  if (config.backboneEpochs > 0) throw new Error(`backboneEpochs ${config.backboneEpochs}: guie run trains the head only so far; run the backbone stage with \`guie train\`, then \`guie export --checkpoint <train dir>\` and \`guie eval --model <train dir>\``);
   await stage('device', () => initBackend(), (c) => `tfjs backend ${c.backend}`);
   const sample = opts.sample ? { ...opts.sample, outDir: path.join(outDir, 'sample') } : undefined;
   const data = await stage('data', () => openDataSet(config, { recordsDir: path.join(outDir, 'records'), sample }, opts.data ?? config.paths.data), (d) => d.summary);
@@ -229,11 +230,14 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
         (fitted.note ? `; ${fitted.note}` : ''),
     );
     const trained = toEmbeddingHead(model);
+    const headOnly = await score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim);
+    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config, data, split, backbone, head, headBest: best, outDir, stage, model: modelMeta }) : null;
     const evaluation = await stage(
       'evaluate',
-      async () => score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim),
+      async () => (tuned ? score(data, split, tuned.query, tuned.index, config.embeddingDim) : headOnly),
       (m) =>
-        `held-out mP@5 trained head ${m.overall.mP5.toFixed(4)} vs PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
+        `held-out mP@5 ${tuned ? `tuned backbone + head ${m.overall.mP5.toFixed(4)}, head only ${headOnly.overall.mP5.toFixed(4)}` : `trained head ${m.overall.mP5.toFixed(4)}`} vs PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
+        (tuned && m.overall.mP5 < headOnly.overall.mP5 ? '; warning: the backbone stage lowered the held-out score (set backboneEpochs to 0, or lower backboneLr)' : '') +
         (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : '') +
         (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries)}` : ''),
     );
@@ -241,12 +245,13 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     const exportDir = path.join(outDir, 'export');
     const exported = await stage(
       'export',
-      async () => exportModel((await buildExportGraph({ checkpoint: best })).graph, exportDir),
+      async () => exportModel((await buildExportGraph({ checkpoint: tuned?.best ?? best })).graph, exportDir),
       (r) => formatExportResult(r).split('\n').map((l) => l.trim()).join('; '),
     );
     const zip = exported.zip!.file;
-    const reference = createFeatureEmbedder({ ...backbone, dispose: () => undefined }, trained, { name: 'training-side tfjs' });
-    const verified = await stage('verify submission', () => verifySubmission(zip, { reference }), (r) => (r.ok ? `ok: ${formatVerifyReport(r).split('\n')[0]}` : `FAILED: ${formatVerifyReport(r)}`));
+    // the training side's embedder: the tuned backbone + head as the checkpoint holds them, or the frozen backbone + trained head
+    const reference = tuned ? (await loadModel(tuned.best)).embedder : createFeatureEmbedder({ ...backbone, dispose: () => undefined }, trained, { name: 'training-side tfjs' });
+    const verified = await stage('verify submission', () => verifySubmission(zip, { reference }), (r) => (r.ok ? `ok: ${formatVerifyReport(r).split('\n')[0]}` : `FAILED: ${formatVerifyReport(r)}`)).finally(() => tuned && reference.dispose());
     if (!verified.ok) throw new Error(`verify-submission failed:\n${formatVerifyReport(verified)}`);
 
     const evalDirs = await writeEvalFolders(data, split, outDir);
@@ -261,7 +266,7 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     }
     trained.dispose();
     return {
-      mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, trainedHead: evaluation.overall.mP5 },
+      mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
       pcaDim,
       metrics: evaluation,
       submission: zip,
@@ -272,6 +277,21 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
   } finally {
     model.dispose();
   }
+}
+
+/** The backbone stage after the head (backboneEpochs > 0): its best checkpoint and the held-out embeddings it gives. */
+async function backboneStep(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; head: HeadConfig; headBest: string; outDir: string; stage: Stage; model: CheckpointModel }): Promise<{ best: string; query: Float32Array; index: Float32Array }> {
+  const dir = path.join(a.outDir, 'train', 'backbone');
+  const rows = [...a.split.query, ...a.split.index];
+  fs.rmSync(dir, { recursive: true, force: true }); // short: retrained with its head every run
+  const res = await a.stage(
+    'train backbone',
+    () => backboneStage({ config: a.config, data: a.data, split: a.split, backbone: a.backbone, head: a.head, headCheckpoint: a.headBest, outDir: dir, model: a.model, embedRows: rows, progressMode: 'lines', log: () => undefined }),
+    (r) => `${r.summary}, ${a.config.backboneEpochs} epochs at backbone lr ${a.config.backboneLr}; ` + (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.metric.toFixed(4)}`),
+  );
+  const d = a.config.embeddingDim;
+  const q = a.split.query.length;
+  return { best: path.join(checkpointsDir(dir), 'best'), query: res.embeddings!.slice(0, q * d), index: res.embeddings!.slice(q * d) };
 }
 
 export function formatStages(stages: StageRecord[]): string {
@@ -288,7 +308,8 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
   const config = mergeConfig(loadConfig(opts.config), validatePartial(opts.split === undefined ? {} : { split: opts.split }, '--split'));
   const res = await runMainJob({ config, data: opts.data, outDir: opts.out });
   console.log('\n' + formatStages(res.stages));
-  console.log(`\nheld-out mP@5 over ${res.metrics.overall.queries} queries: trained head ${res.mP5.trainedHead.toFixed(4)} | PCA-${res.pcaDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
+  const shipped = res.stages.some((s) => s.stage === 'train backbone') ? `tuned backbone + head ${res.mP5.trainedHead.toFixed(4)} | head only ${res.mP5.headOnly.toFixed(4)}` : `trained head ${res.mP5.trainedHead.toFixed(4)}`;
+  console.log(`\nheld-out mP@5 over ${res.metrics.overall.queries} queries: ${shipped} | PCA-${res.pcaDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
   if (res.metrics.overall.queries < FEW_QUERIES) console.log(`warning: ${fewQueries(res.metrics.overall.queries)}`);
   for (const [d, m] of Object.entries(res.metrics.byDomain)) console.log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries} queries)`);
   console.log(`submission: ${res.submission}`);

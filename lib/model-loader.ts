@@ -13,7 +13,7 @@ import * as path from 'path';
 import type { Embedder } from './embedder';
 import { createExportEmbedder, engineFromEnv } from './export/onnx-embedder';
 import { exportedAbout, headFromCheckpoint } from './export/export-model';
-import { loadBackbone } from './model/backbones';
+import { backboneInfo, loadBackbone } from './model/backbones';
 import { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
 import { getVitConfig, type Preprocess } from './model/vit-config';
@@ -52,8 +52,9 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   const ckpt = loadCheckpoint(dir);
   const meta = checkpointModel(ckpt);
   if (!meta) throw new Error(`${dir}: this checkpoint records no backbone (written by an older version); export it with \`guie export --backbone NAME --checkpoint ${dir}\` and embed the .onnx`);
-  const tuned = backboneTensors(ckpt); // a backbone stage's checkpoint: the tuned ViT, not the weights file
-  const backbone = await loadBackbone(meta.backbone, tuned.size > 0 ? { weights: vitFileWeights(getVitConfig(meta.backbone), tuned) } : {});
+  const tuned = backboneTensors(ckpt); // a backbone stage's checkpoint: the tuned backbone, not the packaged or downloaded one
+  const vit = backboneInfo(meta.backbone).kind === 'clip-vit';
+  const backbone = await loadBackbone(meta.backbone, tuned.size === 0 ? {} : vit ? { weights: vitFileWeights(getVitConfig(meta.backbone), tuned) } : { graphWeights: tuned });
   const hw = headFromCheckpoint(dir, backbone.featureDim, meta.backbone);
   const k = hw.get('head.kernel')!;
   const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));

@@ -10,8 +10,9 @@ import { PROJECT_ROOT } from '../util/paths';
 import type { Config } from '../config';
 import { weightsPath } from '../model/backbones';
 import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
+import { replaceGraphWeights } from '../model/cnn-graph';
 import type { Preprocess, VitConfig } from '../model/vit-config';
-import { getVitConfig } from '../model/vit-config';
+import { baseVitName, getVitConfig } from '../model/vit-config';
 import { loadVitWeights, vitFileWeights } from '../model/weights';
 import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
 import type { Graph, GraphAbout, HostTensor } from './graph';
@@ -139,7 +140,10 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   if (cnn) {
     const head = o.checkpoint ? headFromCheckpoint(o.checkpoint, cnn.featureDim, o.backbone) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
     const cache = await buildCacheContents(cnn);
-    const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
+    const packaged = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
+    // a backbone stage's checkpoint carries its tuned last blocks
+    const tuned = o.checkpoint ? backboneTensors(loadCheckpoint(o.checkpoint)) : new Map();
+    const weightData = tuned.size > 0 ? replaceGraphWeights(cache.json, packaged, tuned) : packaged;
     // the cache is a graph model (layers models are converted to one); its metadata names the feature node
     const meta = (cache.json.userDefinedMetadata as { guie?: CacheMeta } | undefined)?.guie;
     if (!meta) throw new Error(`backbone "${o.backbone}": packaged model cache carries no guie metadata (feature node unknown)`);
@@ -151,7 +155,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   let weights: NamedWeights;
   const tuned = o.checkpoint ? backboneTensors(loadCheckpoint(o.checkpoint)) : new Map();
   // a backbone stage's checkpoint carries the tuned ViT; else --vit-weights, the one weights location (paths.weights), or random weights (the offline path, said out loud)
-  const expected = o.weightsDir ? path.resolve(o.weightsDir, `${o.backbone}.safetensors`) : weightsPath(o.backbone);
+  const expected = o.weightsDir ? path.resolve(o.weightsDir, `${baseVitName(o.backbone)}.safetensors`) : weightsPath(o.backbone);
   const weightsFile = tuned.size > 0 ? undefined : (o.vitWeights ?? (fs.existsSync(expected) ? expected : undefined));
   if (tuned.size > 0) {
     const file = vitFileWeights(cfg, tuned);

@@ -9,9 +9,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, type Config } from '../config';
 import { PROJECT_ROOT } from '../util/paths';
-import { PACKAGED_CNNS, loadPackagedCnn, type CacheLog } from './packaged-cnn';
+import { PACKAGED_CNNS, loadPackagedCnn, type CacheLog, type LoadedCnn } from './packaged-cnn';
 import { Vit } from './vit';
-import { VIT_CONFIGS, featureDim, getVitConfig, type Preprocess } from './vit-config';
+import { NO_PROJECTION, VIT_CONFIGS, baseVitName, featureDim, getVitConfig, type Preprocess } from './vit-config';
 import { loadVitWeights } from './weights';
 
 export type BackboneKind = 'packaged-cnn' | 'clip-vit';
@@ -27,11 +27,8 @@ export interface BackboneInfo {
 export interface Backbone extends BackboneInfo {
   /** Preprocessed NHWC images [B, size, size, 3] (see `preprocess`) -> features [B, featureDim]. */
   features(x: tf.Tensor4D): tf.Tensor2D;
-  /** Cached tfjs graph model (model.json: GraphDef JSON + weights.bin) of packaged CNNs, the exporter's input; null for ViTs built in code. */
-  modelJsonPath: string | null;
-  /** Node names in that graph: the input placeholder and the feature output. */
-  inputNode: string | null;
-  outputNode: string | null;
+  /** The live graph model and its weights (packaged CNNs), for fine-tuning; null for ViTs. */
+  cnn: LoadedCnn | null;
   /** The live ViT (CLIP backbones), for fine-tuning and weight export. */
   vit: Vit | null;
   dispose(): void;
@@ -44,6 +41,8 @@ export interface LoadBackboneOptions {
   log?: CacheLog;
   /** CLIP ViTs: safetensors file (OpenCLIP, Hugging Face or bare layout). */
   weightsFile?: string;
+  /** Packaged CNNs: fine-tuned graph weights by Const name (a backbone stage's checkpoint). */
+  graphWeights?: ReadonlyMap<string, { values: Float32Array }>;
   /** CLIP ViTs: tensors named as vitParamShapes (taken over and disposed). */
   weights?: Map<string, tf.Tensor>;
   /** CLIP ViTs: random weights with this seed (tests, benchmarks). */
@@ -54,7 +53,7 @@ export interface LoadBackboneOptions {
 
 /** The one place a backbone's weights file lives: `<paths.weights>/<name>.safetensors` (where `guie download-weights` writes). */
 export function weightsPath(name: string, config: Config = loadConfig()): string {
-  return path.resolve(PROJECT_ROOT, config.paths.weights, `${name}.safetensors`);
+  return path.resolve(PROJECT_ROOT, config.paths.weights, `${baseVitName(name)}.safetensors`);
 }
 
 /** Test-only ViT configs stay out of the user-facing list. */
@@ -76,8 +75,13 @@ export function listBackbones(opts: { includeTest?: boolean } = {}): BackboneInf
 
 export function backboneInfo(name: string): BackboneInfo {
   const info = listBackbones({ includeTest: true }).find((b) => b.name === name);
-  if (!info) throw new Error(`unknown backbone "${name}" (known: ${listBackbones().map((b) => b.name).join(', ')})`);
-  return info;
+  if (info) return info;
+  const base = baseVitName(name);
+  if (base !== name && VIT_CONFIGS[base]) {
+    const c = getVitConfig(name);
+    return { name, kind: 'clip-vit', featureDim: featureDim(c), preprocess: c.preprocess, description: `CLIP ${base} image tower without its output projection, ${featureDim(c)}-d` };
+  }
+  throw new Error(`unknown backbone "${name}" (known: ${listBackbones().map((b) => b.name).join(', ')}; CLIP ViTs also as <name>${NO_PROJECTION}, without the output projection)`);
 }
 
 export function defaultBackboneCacheDir(config: Config = loadConfig()): string {
@@ -89,7 +93,7 @@ function vitWeights(name: string, opts: LoadBackboneOptions): Vit {
   if (opts.weights) return Vit.fromWeights(cfg, opts.weights);
   if (opts.weightsFile) return Vit.fromWeights(cfg, loadVitWeights(opts.weightsFile, cfg).weights);
   if (opts.randomSeed !== undefined) return Vit.random(cfg, opts.randomSeed);
-  const found = opts.weightsDir ? path.resolve(opts.weightsDir, `${name}.safetensors`) : weightsPath(name);
+  const found = opts.weightsDir ? path.resolve(opts.weightsDir, `${baseVitName(name)}.safetensors`) : weightsPath(name);
   if (fs.existsSync(found)) return Vit.fromWeights(cfg, loadVitWeights(found, cfg).weights);
   throw new Error(
     `backbone "${name}" is a CLIP ViT and needs weights: none at ${found} (paths.weights). Get them with ` +
@@ -102,13 +106,11 @@ export async function loadBackbone(name: string, opts: LoadBackboneOptions = {})
   const info = backboneInfo(name);
   if (info.kind === 'packaged-cnn') {
     const spec = PACKAGED_CNNS[name];
-    const cnn = await loadPackagedCnn(spec, path.join(opts.cacheDir ?? defaultBackboneCacheDir(), name), opts.log);
+    const cnn = await loadPackagedCnn(spec, path.join(opts.cacheDir ?? defaultBackboneCacheDir(), name), opts.log, opts.graphWeights);
     return {
       ...info,
       features: cnn.features,
-      modelJsonPath: cnn.cache.modelJsonPath,
-      inputNode: cnn.cache.meta.inputNode,
-      outputNode: cnn.cache.meta.outputNode,
+      cnn,
       vit: null,
       dispose: cnn.dispose,
     };
@@ -117,9 +119,7 @@ export async function loadBackbone(name: string, opts: LoadBackboneOptions = {})
   return {
     ...info,
     features: (x) => vit.forward(x),
-    modelJsonPath: null,
-    inputNode: null,
-    outputNode: null,
+    cnn: null,
     vit,
     dispose: () => vit.dispose(),
   };

@@ -12,6 +12,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { replaceDirAtomic } from '../util/atomic';
+import { replaceGraphWeights } from './cnn-graph';
 import type { Preprocess } from './vit-config';
 
 export interface PackagedCnnSpec {
@@ -25,6 +26,8 @@ export interface PackagedCnnSpec {
   featureNode: string;
   featureDim: number;
   preprocess: Preprocess;
+  /** Fine-tuning cuts: blockInputs[k-1] is the node feeding the last k blocks (a single tensor; everything before it stays frozen). */
+  blockInputs: string[];
 }
 
 const MNV2 = 'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict';
@@ -38,6 +41,7 @@ export const PACKAGED_CNNS: Record<string, PackagedCnnSpec> = {
     packageFormat: 'graph-model',
     featureNode: `${MNV2}/feature_vector/SpatialSqueeze`,
     featureDim: 1792,
+    blockInputs: ['expanded_conv_16/project/BatchNorm/FusedBatchNormV3', 'expanded_conv_15/add', 'expanded_conv_14/add', 'expanded_conv_13/project/BatchNorm/FusedBatchNormV3'].map((n) => `${MNV2}/MobilenetV2/${n}`),
     // The graph maps [0,1] to [-1,1] itself (hub_input/Mul, hub_input/Sub).
     preprocess: { imageSize: 224, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
   },
@@ -49,6 +53,7 @@ export const PACKAGED_CNNS: Record<string, PackagedCnnSpec> = {
     packageFormat: 'layers-model',
     featureNode: 'mixed5',
     featureDim: 768,
+    blockInputs: ['mixed4/concat', 'mixed3/concat'],
     // [0,1] as nsfwjs feeds it: on the sample data it retrieved better than Keras' [-1,1] (raw mP@5 0.645 vs 0.505).
     preprocess: { imageSize: 299, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
   },
@@ -445,21 +450,25 @@ export async function ensureCache(spec: PackagedCnnSpec, dir: string, log: Cache
 export interface LoadedCnn {
   model: tf.GraphModel;
   cache: CachedModel;
+  /** The weights the model runs with: the cache's, or a fine-tuned copy. */
+  weightData: ArrayBuffer;
   features(x: tf.Tensor4D): tf.Tensor2D;
   dispose(): void;
 }
 
 /** Loads the cached graph model into tfjs (building the cache first if needed). */
-export async function loadPackagedCnn(spec: PackagedCnnSpec, dir: string, log?: CacheLog): Promise<LoadedCnn> {
+export async function loadPackagedCnn(spec: PackagedCnnSpec, dir: string, log?: CacheLog, tuned?: ReadonlyMap<string, { values: Float32Array }>): Promise<LoadedCnn> {
   const cache = await ensureCache(spec, dir, log);
   const weightSpecs = cache.json.weightsManifest.flatMap((g) => g.weights);
-  const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength);
+  const cached = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
+  const weightData = tuned && tuned.size > 0 ? replaceGraphWeights(cache.json, cached, tuned) : cached;
   const model = await tf.loadGraphModel(tf.io.fromMemory({ ...cache.json, weightSpecs, weightData } as tf.io.ModelArtifacts));
   const size = spec.preprocess.imageSize;
   const out = cache.meta.outputNode;
   return {
     model,
     cache,
+    weightData,
     features: (x) => {
       if (x.shape[1] !== size || x.shape[2] !== size || x.shape[3] !== 3) throw new Error(`${spec.name}: input [${x.shape}] must be NHWC [B, ${size}, ${size}, 3]`);
       return tf.tidy(() => model.execute(x, out) as tf.Tensor2D);

@@ -67,10 +67,18 @@ export const VIT_CONFIGS: Record<string, VitConfig> = {
   'test-small': clip('test-small', { imageSize: 64, patchSize: 16, width: 128, layers: 3, heads: 4, outputDim: 64, act: 'quick_gelu' }),
 };
 
+/** `<ViT name>.noproj`: the tower without its output projection ("projection dropped"): features are the pooled width-d token. */
+export const NO_PROJECTION = '.noproj';
+
+/** The registry name a variant is built from (and whose weights file it reads). */
+export function baseVitName(name: string): string {
+  return name.endsWith(NO_PROJECTION) ? name.slice(0, -NO_PROJECTION.length) : name;
+}
+
 export function getVitConfig(name: string, overrides: Partial<VitConfig> = {}): VitConfig {
-  const base = VIT_CONFIGS[name];
-  if (!base) throw new Error(`unknown ViT config "${name}" (known: ${Object.keys(VIT_CONFIGS).join(', ')})`);
-  const cfg = { ...base, ...overrides };
+  const base = VIT_CONFIGS[baseVitName(name)];
+  if (!base) throw new Error(`unknown ViT config "${name}" (known: ${Object.keys(VIT_CONFIGS).join(', ')}, each also as <name>${NO_PROJECTION})`);
+  const cfg = { ...base, ...(name !== base.name ? { name, outputDim: null } : {}), ...overrides };
   if (overrides.imageSize !== undefined) cfg.preprocess = { ...cfg.preprocess, imageSize: overrides.imageSize };
   return cfg;
 }

@@ -20,6 +20,7 @@ import { readMetricsLog, trainingCurvesFigure } from './curves';
 import { cacheDataset, loadFeatureCache } from './feature-cache';
 import { checkpointsDir, train, TrainingDivergedError, type Dataset, type TrainConfig, type TrainResult } from './loop';
 import { backboneStage } from './backbone-stage';
+import { soupCheckpoints } from './soup';
 import type { DataSet } from '../data/dataset';
 import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
@@ -159,8 +160,10 @@ async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDi
       if (!inputs.source) throw new Error('backboneEpochs > 0 trains on images: give the data (--data / paths.data), not --train-features');
       const { data, split, backbone } = inputs.source;
       const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);
-      log?.(`backbone stage: ${config.backboneEpochs} epochs on augmented images, backbone lr ${config.backboneLr}, layer decay ${config.layerDecay}, head ${config.headLock ? 'frozen' : `at lr ${config.lr}`} -> ${path.join(outDir, 'backbone')}`);
-      res = await backboneStage({ config, data, split, backbone, head, headCheckpoint: path.join(checkpointsDir(outDir), 'best'), outDir: path.join(outDir, 'backbone'), resume: opts.resume, model: inputs.model!, progressMode: opts.progress, log });
+      log?.(`backbone stage: ${config.backboneEpochs} epochs, backbone lr ${config.backboneLr}, head ${config.headLock ? 'frozen' : `at lr ${config.lr}`} -> ${path.join(outDir, 'backbone')}`);
+      const stage = await backboneStage({ config, data, split, backbone, head, headCheckpoint: path.join(checkpointsDir(outDir), 'best'), outDir: path.join(outDir, 'backbone'), resume: opts.resume, model: inputs.model!, progressMode: opts.progress, log });
+      log?.(`backbone stage done: ${stage.summary}`);
+      res = stage;
     }
     return res;
   } finally {
@@ -170,8 +173,17 @@ async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDi
 
 export function register(program: Command): void {
   program
+    .command('soup')
+    .description('model soup: average the weights of several checkpoints of one model (epochs of a run, or runs from the same start) into a new checkpoint that export, eval and embed take')
+    .argument('<checkpoints...>', 'checkpoint folders (ckpt-*, best) or train folders (their best)')
+    .requiredOption('--out <dir>', 'the averaged checkpoint folder to write')
+    .action((checkpoints: string[], o: { out: string }) => {
+      const r = soupCheckpoints(checkpoints, o.out);
+      console.log(`soup of ${r.from.length} checkpoints (${r.tensors} tensors) -> ${r.dir}\n  ${r.from.join('\n  ')}\nexport it: guie export --checkpoint ${r.dir} --out <dir>`);
+    });
+  program
     .command('train')
-    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features of your data; validates mP@5 each epoch on held-out training classes when there are enough (else keeps the last epoch); `guie run` also evaluates and exports')
+    .description('train the embedding head (Dropout, Dense(64), L2 + margin softmax) on cached backbone features of your data, then (backboneEpochs > 0) the backbone stage into <out>/backbone: CLIP ViTs on augmented images, packaged CNNs on their last backboneBlocks; validates mP@5 each epoch on held-out training classes when there are enough (else keeps the last epoch); `guie run` also evaluates and exports')
     .option('--config <file>', 'JSON config (keys below)')
     .option('--data <dir>', 'folder of class folders (<dir>/<class>/<image>) or of TFRecords (default: config paths.data; empty = the bundled sample)')
     .option('--split <kind>', 'held-out evaluation / validation split: classes | images | files (config "split")')

@@ -16,6 +16,7 @@ import { progress } from '../util/progress';
 import { checkpointName, type CheckpointModel, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
 import type { TrainModel } from './model';
 import { clipByGlobalNorm, GradAccumulator, makeOptimizer, NamedTensors, Optimizer, OptimizerConfig, Param, paramGroups } from './optim';
+import { EMA_PREFIX, WeightEma } from './ema';
 import { Rng } from './rng';
 import { makeSchedule, ScheduleConfig } from './schedule';
 import { embedAll, leaveOneOutMP5, ValidationResult } from './validate';
@@ -61,6 +62,8 @@ export interface TrainConfig {
   /** Checkpoint every this many optimizer steps (plus every epoch end). */
   checkpointEvery: number;
   keepLast: number;
+  /** Weight EMA decay per optimizer step; 0 or absent = off. */
+  ema?: number;
   progressMode?: 'bar' | 'lines' | 'silent';
 }
 
@@ -81,6 +84,8 @@ export interface StepRecord {
   lr: number;
   gradNorm: number;
   imagesPerSec: number;
+  /** Resident memory of the process (MiB): host-side tensors and the native backend's included. */
+  rssMB: number;
   time: number;
 }
 
@@ -132,9 +137,9 @@ interface StageRuntime {
   schedule: (step: number) => number;
 }
 
-/** Weights and optimizer slots as named float32 arrays ("param/<name>", "<slot>/<name>"). */
-function snapshot(params: readonly Param[], opt: Optimizer | null): Map<string, NamedArray> {
-  const out = new Map<string, NamedArray>();
+/** Weights, optimizer slots and weight averages as named float32 arrays ("param/<name>", "<slot>/<name>", "ema/<name>"). */
+function snapshot(params: readonly Param[], opt: Optimizer | null, ema: WeightEma | null): Map<string, NamedArray> {
+  const out = new Map<string, NamedArray>(ema?.entries() ?? []);
   for (const p of params) out.set(`param/${p.name}`, { shape: p.variable.shape, values: p.variable.dataSync() as Float32Array });
   if (opt) {
     const st = opt.getState();
@@ -159,7 +164,7 @@ function optimizerStateFrom(tensors: ReadonlyMap<string, NamedArray>, kind: stri
   const slots: Record<string, Record<string, Float32Array>> = {};
   for (const [key, t] of tensors) {
     const [slot, ...rest] = key.split('/');
-    if (slot === 'param') continue;
+    if (slot === 'param' || key.startsWith(EMA_PREFIX)) continue;
     (slots[slot] ??= {})[rest.join('/')] = t.values;
   }
   return { kind: kind as OptimizerConfig['kind'], step, slots };
@@ -215,6 +220,10 @@ export async function train(
   } else {
     fs.writeFileSync(metricsFile, '');
   }
+  if (cfg.ema && resumed && ![...resumed.tensors.keys()].some((k) => k.startsWith(EMA_PREFIX))) log(`resume: ${resumed.dir} holds no weight averages (trained without ema): averaging starts from its weights`);
+  const ema = cfg.ema ? new WeightEma(model.params, cfg.ema, resumed?.tensors) : null;
+  // validation and `best` see the averaged weights when there are any
+  const averaged = <T>(fn: () => Promise<T> | T): Promise<T> => (ema ? ema.swapped(model.params, fn) : Promise.resolve(fn()));
   const appendLog = (r: StepRecord | EpochRecord) => fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
 
   const makeStage = (index: number): StageRuntime => {
@@ -253,7 +262,7 @@ export async function train(
       best,
       extra: { stage: stage!.index, ...(opts.model ? { model: opts.model } : {}), ...extra },
     };
-    return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer));
+    return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer, ema));
   };
 
   try {
@@ -303,6 +312,7 @@ export async function train(
         const { grads: clipped, norm } = cfg.clipNorm > 0 ? clipByGlobalNorm(avg, cfg.clipNorm) : { grads: avg, norm: NaN };
         const factor = st.schedule(pos.step - st.firstStep);
         st.optimizer.step(clipped, factor);
+        ema?.update(st.trainable);
         for (const g of new Set([...avg.values(), ...clipped.values()])) g.dispose();
         pos = { step: pos.step + 1, epoch, batchInEpoch: b + 1 };
 
@@ -316,12 +326,13 @@ export async function train(
           lr: Math.max(...st.optimizer.groups.map((g) => g.lr)) * factor, // the head's lr (backbone groups are lower)
           gradNorm: norm,
           imagesPerSec: (cfg.batchSize * cfg.accumSteps * 1000) / Math.max(1, now - tStep),
+          rssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
           time: now,
         };
         tStep = now;
         appendLog(rec);
         opts.onStep?.(rec);
-        bar.update(pos.step, { loss: loss.toFixed(4), lr: rec.lr.toExponential(2), 'img/s': rec.imagesPerSec.toFixed(0) });
+        bar.update(pos.step, { loss: loss.toFixed(4), lr: rec.lr.toExponential(2), 'img/s': rec.imagesPerSec.toFixed(rec.imagesPerSec < 10 ? 1 : 0), mem: `${(rec.rssMB / 1024).toFixed(2)}G` });
         if (pos.step % cfg.checkpointEvery === 0 && pos.batchInEpoch < microPerEpoch) {
           lastCheckpoint = save(checkpointName(pos.step), pos);
           pruneCheckpoints(ckptDir, cfg.keepLast);
@@ -331,7 +342,7 @@ export async function train(
       // epoch end: validate, checkpoint (and the best copy)
       let val: ValidationResult | null = null;
       if (valSet) {
-        const emb = await embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)), valSet.evalBatch);
+        const emb = await averaged(() => embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)), valSet.evalBatch));
         val = await leaveOneOutMP5(emb, model.config.embeddingDim, valSet.labels, valSet.sources);
       }
       pos = { step: pos.step, epoch: epoch + 1, batchInEpoch: 0 };
@@ -350,7 +361,7 @@ export async function train(
       };
       // log, then best, then the step checkpoint: a kill in between replays this epoch from the previous checkpoint
       appendLog(rec);
-      if (improved || !valSet) save('best', pos); // without validation, "best" is the newest epoch
+      if (improved || !valSet) await averaged(() => save('best', pos)); // without validation, "best" is the newest epoch
       lastCheckpoint = save(checkpointName(pos.step), pos);
       pruneCheckpoints(ckptDir, cfg.keepLast);
       epochs.push(rec);
@@ -360,6 +371,7 @@ export async function train(
   } finally {
     bar.stop();
     stage?.optimizer.dispose();
+    ema?.dispose();
   }
   return { epochs, best, lastCheckpoint, resumedFrom };
 }

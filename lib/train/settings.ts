@@ -23,6 +23,7 @@ export function trainConfigFrom(config: Config): TrainConfig {
     schedule: { kind: config.schedule, warmupSteps: config.warmupSteps },
     checkpointEvery: config.checkpointEvery,
     keepLast: config.keepLast,
+    ema: config.ema,
   };
 }
 

@@ -62,7 +62,7 @@ describe('registry', () => {
       const x = tf.randomUniform([2, 32, 32, 3]) as tf.Tensor4D;
       const f = b.features(x);
       expect(f.shape).toEqual([2, 32]);
-      expect(b.modelJsonPath).toBeNull();
+      expect(b.cnn).toBeNull();
       expect(b.vit).not.toBeNull();
       tf.dispose([x, f]);
     } finally {
@@ -128,22 +128,22 @@ describe.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s', (name) => {
   });
 
   test('model.json is a standard tfjs graph model of plain TF ops, holding only the ImageNet part, with the named feature output', () => {
-    expect(backbone.modelJsonPath).toBe(`${cacheDir}/${name}/model.json`);
-    const json = JSON.parse(fs.readFileSync(backbone.modelJsonPath!, 'utf8')) as tf.io.ModelJSON;
+    expect(backbone.cnn!.cache.modelJsonPath).toBe(`${cacheDir}/${name}/model.json`);
+    const json = JSON.parse(fs.readFileSync(backbone.cnn!.cache.modelJsonPath, 'utf8')) as tf.io.ModelJSON;
     expect(json.format).toBe('graph-model');
     expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
     expect(json.weightsManifest[0].weights.every((w) => (w.dtype === 'float32' || w.dtype === 'int32') && !w.quantization)).toBe(true);
     const nodes = (json.modelTopology as { node: Array<{ name: string; op: string }> }).node;
-    expect(backbone.inputNode).toBe('input');
+    expect(backbone.cnn!.cache.meta.inputNode).toBe('input');
     expect(nodes.filter((n) => n.op === 'Placeholder').map((n) => n.name)).toEqual(['input']);
     // Nothing downstream of the feature survives (nsfwjs' dense head, softmax), and the output is the only sink.
     const used = new Set(nodes.flatMap((n) => (n as { input?: string[] }).input ?? []).map((i) => i.replace(/:\d+$/, '')));
-    expect(nodes.filter((n) => !used.has(n.name)).map((n) => n.name)).toEqual([backbone.outputNode]);
+    expect(nodes.filter((n) => !used.has(n.name)).map((n) => n.name)).toEqual([backbone.cnn!.cache.meta.outputNode]);
     expect(nodes.some((n) => n.op === 'Softmax' || n.op === '_FusedMatMul' || /dense/.test(n.name))).toBe(false);
     if (PACKAGED_CNNS[name].packageFormat === 'graph-model') {
-      expect(nodes.find((n) => n.name === backbone.outputNode)?.op).toBe('Squeeze');
+      expect(nodes.find((n) => n.name === backbone.cnn!.cache.meta.outputNode)?.op).toBe('Squeeze');
     } else {
-      expect(backbone.outputNode).toBe(POOL_NODE);
+      expect(backbone.cnn!.cache.meta.outputNode).toBe(POOL_NODE);
       const ops = new Set(nodes.map((n) => n.op));
       expect([...ops].sort()).toEqual(['AvgPool', 'BiasAdd', 'ConcatV2', 'Const', 'Conv2D', 'MaxPool', 'Mean', 'Placeholder', 'Relu']);
       expect(nodes.some((n) => n.name === 'mixed5/concat')).toBe(true);
