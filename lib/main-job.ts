@@ -231,7 +231,7 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     );
     const trained = toEmbeddingHead(model);
     const headOnly = await score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim);
-    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config, data, split, backbone, head, headBest: best, outDir, stage, model: modelMeta }) : null;
+    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config, data, split, backbone, head, headBest: best, headKey: runKey, outDir, stage, model: modelMeta }) : null;
     const evaluation = await stage(
       'evaluate',
       async () => (tuned ? score(data, split, tuned.query, tuned.index, config.embeddingDim) : headOnly),
@@ -280,16 +280,25 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
 }
 
 /** The backbone stage after the head (backboneEpochs > 0): its best checkpoint and the held-out embeddings it gives. */
-async function backboneStep(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; head: HeadConfig; headBest: string; outDir: string; stage: Stage; model: CheckpointModel }): Promise<{ best: string; query: Float32Array; index: Float32Array }> {
+async function backboneStep(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; head: HeadConfig; headBest: string; headKey: string; outDir: string; stage: Stage; model: CheckpointModel }): Promise<{ best: string; query: Float32Array; index: Float32Array }> {
   const dir = path.join(a.outDir, 'train', 'backbone');
   const rows = [...a.split.query, ...a.split.index];
-  fs.rmSync(dir, { recursive: true, force: true }); // short: retrained with its head every run
+  const c = a.config;
+  // a finished stage is reused for the same head run and stage settings (resume of a finished run trains nothing)
+  const key = JSON.stringify({ head: a.headKey, stage: [c.backboneEpochs, c.backboneBlocks, c.backboneLr, c.headLock, c.layerDecay, c.ema] });
+  const doneFile = path.join(dir, 'done.json');
+  const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === key;
+  if (!reuse) fs.rmSync(dir, { recursive: true, force: true });
   const res = await a.stage(
     'train backbone',
-    () => backboneStage({ config: a.config, data: a.data, split: a.split, backbone: a.backbone, head: a.head, headCheckpoint: a.headBest, outDir: dir, model: a.model, embedRows: rows, progressMode: 'lines', log: () => undefined }),
-    (r) => `${r.summary}, ${a.config.backboneEpochs} epochs at backbone lr ${a.config.backboneLr}; ` + (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.metric.toFixed(4)}`),
+    async () => {
+      const r = await backboneStage({ config: c, data: a.data, split: a.split, backbone: a.backbone, head: a.head, headCheckpoint: a.headBest, outDir: dir, resume: reuse, model: a.model, embedRows: rows, progressMode: 'lines', log: () => undefined });
+      writeJsonAtomic(doneFile, { key, best: r.best?.metric ?? null });
+      return r;
+    },
+    (r) => `${r.summary}, ${c.backboneEpochs} epochs at backbone lr ${c.backboneLr}; ` + (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.metric.toFixed(4)}`) + (reuse ? ' (reused finished run)' : ''),
   );
-  const d = a.config.embeddingDim;
+  const d = c.embeddingDim;
   const q = a.split.query.length;
   return { best: path.join(checkpointsDir(dir), 'best'), query: res.embeddings!.slice(0, q * d), index: res.embeddings!.slice(q * d) };
 }

