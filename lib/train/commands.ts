@@ -156,10 +156,11 @@ async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDi
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
     writeFileAtomic(path.join(outDir, 'curves.html'), pageHtml(`training ${outDir}`, [curves]));
-    if (config.backboneEpochs > 0) {
-      if (!inputs.source) throw new Error('backboneEpochs > 0 trains on images: give the data (--data / paths.data), not --train-features');
+    const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);
+    // explicit feature caches hold no images: the backbone stage needs the data
+    if (config.backboneEpochs > 0 && !inputs.source) console.log(`backbone stage skipped: --train-features holds features only (give --data to tune the backbone, or set backboneEpochs 0)`);
+    if (config.backboneEpochs > 0 && inputs.source) {
       const { data, split, backbone } = inputs.source;
-      const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);
       log?.(`backbone stage: ${config.backboneEpochs} epochs, backbone lr ${config.backboneLr}, head ${config.headLock ? 'frozen' : `at lr ${config.lr}`} -> ${path.join(outDir, 'backbone')}`);
       const stage = await backboneStage({ config, data, split, backbone, head, headCheckpoint: path.join(checkpointsDir(outDir), 'best'), outDir: path.join(outDir, 'backbone'), resume: opts.resume, model: inputs.model!, progressMode: opts.progress, log });
       log?.(`backbone stage done: ${stage.summary}`);
