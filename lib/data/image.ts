@@ -1,22 +1,24 @@
 /**
  * Image decoding (sharp/libvips; TurboJPEG for training batches) and model preprocessing.
  * Any input (grayscale, CMYK, alpha, 16-bit, palette) becomes 8-bit sRGB RgbImage; a pixel limit
- * guards against decompression bombs; CLIP eval preprocessing is torchvision's
- * Resize(size, BICUBIC) + CenterCrop(size) on PIL, bit for bit (decode = Pillow's, resize = lib/data/resample).
+ * guards against decompression bombs; model preprocessing is Pillow's, bit for bit (decode = Pillow's,
+ * resize = lib/data/resample): CLIP's torchvision Resize(size, BICUBIC) + CenterCrop(size), or the
+ * CNNs' resize((size, size), BILINEAR). The exported graphs compute the same pixels (lib/export/inference-graph).
  */
 import sharp, { type Sharp } from 'sharp';
 import type { RgbImage } from '../embedder';
 import type { Preprocess } from '../model/vit-config';
 import { decodeJpegTurbo } from './jpeg';
-import { resizeBicubic } from './resample';
+import { resizeRgb } from './resample';
 
 export type { RgbImage };
 
 /**
  * Version of the pixels decodeRgb + resizeForModel produce: bumped whenever they change (2: Pillow-exact
- * resize everywhere), so caches of features computed from them know they are stale.
+ * bicubic; 3: Pillow's antialiased bilinear for 'bilinear', was libvips' linear), so caches of features
+ * computed from them know they are stale.
  */
-export const PIXELS_VERSION = 2;
+export const PIXELS_VERSION = 3;
 
 /** Pillow's MAX_IMAGE_PIXELS: the same guard a PIL-based pipeline would apply. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
@@ -80,11 +82,6 @@ function toRgb(data: Uint8Array, width: number, height: number, channels: number
 
 const fromRgb = (img: RgbImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 
-async function rawOut(s: Sharp): Promise<RgbImage> {
-  const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
-  return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
-}
-
 export interface Box {
   left: number;
   top: number;
@@ -109,12 +106,6 @@ export function centerCropBox(width: number, height: number, size: number): Box 
   return { left: roundHalfEven((width - size) / 2), top: roundHalfEven((height - size) / 2), width: size, height: size };
 }
 
-/** Squash to width x height with libvips' linear kernel (the 'bilinear' geometry of the CNN backbones). */
-async function resizeLinear(img: RgbImage, width: number, height: number): Promise<RgbImage> {
-  if (img.width === width && img.height === height) return img;
-  return rawOut(fromRgb(img).resize(width, height, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false }));
-}
-
 /** A box of an image (a row copy, no resampling). */
 export function cropRgb(img: RgbImage, box: Box): RgbImage {
   if (box.left === 0 && box.top === 0 && box.width === img.width && box.height === img.height) return img;
@@ -127,16 +118,23 @@ export function cropRgb(img: RgbImage, box: Box): RgbImage {
 }
 
 /**
- * The backbone's evaluation geometry: CLIP ('shortest_bicubic_crop') resizes the shorter side to
- * imageSize with bicubic and centre-crops; 'bilinear' squashes to imageSize x imageSize (host baseline).
- * Returns imageSize x imageSize uint8 RGB.
+ * The backbone's evaluation geometry, Pillow's resampling bit for bit: CLIP ('shortest_bicubic_crop')
+ * resizes the shorter side to imageSize with antialiased BICUBIC and centre-crops (OpenCLIP's eval
+ * transform on the same decoded pixels); 'bilinear' squashes to imageSize x imageSize with antialiased
+ * BILINEAR (PIL `img.resize((S, S), Image.BILINEAR)`). Returns imageSize x imageSize uint8 RGB.
  */
 export async function resizeForModel(input: RgbImage | Uint8Array, p: Preprocess, opts: DecodeOptions = {}): Promise<RgbImage> {
   const img = input instanceof Uint8Array ? await decodeRgb(input, opts) : input;
-  if (p.resize === 'bilinear') return resizeLinear(img, p.imageSize, p.imageSize);
+  if (p.resize === 'bilinear') return resizeRgb(img, p.imageSize, p.imageSize, 'bilinear');
   const r = shorterSideSize(img.width, img.height, p.imageSize);
-  // Pillow's resampling bit for bit, then the centre crop: OpenCLIP's transform on the same decoded pixels.
-  return cropRgb(resizeBicubic(img, r.width, r.height), centerCropBox(r.width, r.height, p.imageSize));
+  return cropRgb(resizeRgb(img, r.width, r.height, 'bicubic'), centerCropBox(r.width, r.height, p.imageSize));
+}
+
+/** (v/255 - mean[c]) / std[c] for every 8-bit value v of channel c, at c * 256 + v: normalizeRgb's table (the exported graphs gather from it too). */
+export function normalizeTable(p: Pick<Preprocess, 'mean' | 'std'>): Float32Array {
+  const lut = new Float32Array(768);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - p.mean[c]) / p.std[c];
+  return lut;
 }
 
 /** uint8 HWC -> float32 HWC, (x/255 - mean) / std, written at `offset` of `out` (a batch buffer). */
@@ -144,8 +142,7 @@ export function normalizeRgb(img: RgbImage, p: Pick<Preprocess, 'mean' | 'std'>,
   const n = img.width * img.height * 3;
   const dst = out ?? new Float32Array(n);
   // One 256-entry table per channel: a lookup instead of a multiply-add per value.
-  const lut = new Float32Array(768);
-  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - p.mean[c]) / p.std[c];
+  const lut = normalizeTable(p);
   const src = img.data;
   for (let i = 0; i < n; i += 3) {
     dst[offset + i] = lut[src[i]];

@@ -22,8 +22,8 @@ export interface PixelKernels {
   /** First byte after the module's static data: callers lay their buffers out from here. */
   heapBase(): number;
   /** lib/data/wasm/resample.ts */
-  scratchBytes(cropW: number, cropH: number, outW: number, outH: number): number;
-  resize(src: number, srcW: number, left: number, top: number, cropW: number, cropH: number, dst: number, outW: number, outH: number, flip: boolean, tmp: number, scratch: number): void;
+  scratchBytes(cropW: number, cropH: number, outW: number, outH: number, filter: number): number;
+  resize(src: number, srcW: number, left: number, top: number, cropW: number, cropH: number, dst: number, outW: number, outH: number, flip: boolean, filter: number, tmp: number, scratch: number): void;
   /** lib/data/wasm/jitter.ts */
   jitterScratchBytes(): number;
   colorJitter(data: number, pixels: number, brightness: number, contrast: number, saturation: number, scratch: number): void;

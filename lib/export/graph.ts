@@ -6,7 +6,8 @@
  */
 import type { Preprocess } from '../model/vit-config';
 
-export type DType = 'float32' | 'int32' | 'uint8' | 'int64' | 'bool' | 'string';
+/** float64 only for computed tensors (the in-graph resampling), never for Consts or weights. */
+export type DType = 'float32' | 'float64' | 'int32' | 'uint8' | 'int64' | 'bool' | 'string';
 
 export type TensorData = Float32Array | Int32Array | Uint8Array;
 
@@ -208,11 +209,19 @@ export class GraphBuilder {
   identity(x: string, name?: string): string { return this.unary('Identity', x, name); }
   scalar(v: number, name = 'Const'): string { return this.const(f32([v], []), name); }
 
+  /** An op whose inputs and output share one dtype attr T (AddV2, Floor, Less, ...), for dtypes other than the helpers' float32. */
+  typed(op: string, inputs: string[], dtype: DType, name?: string): string {
+    return this.op(op, inputs, { T: { type: dtype } }, name);
+  }
   cast(x: string, from: DType, to: DType, name = 'Cast'): string {
     return this.op('Cast', [x], { SrcT: { type: from }, DstT: { type: to }, Truncate: { b: false } }, name);
   }
-  reshape(x: string, shape: number[], name = 'Reshape'): string {
-    return this.op('Reshape', [x, this.const(i32(shape), `${name}/shape`)], { T: { type: 'float32' }, Tshape: { type: 'int32' } }, name);
+  /** int32 [start, start + 1, ..., limit - 1] from int32 scalars. */
+  range(start: string, limit: string, name = 'range'): string {
+    return this.op('Range', [start, limit, this.const(i32([1], []), `${name}/delta`)], { Tidx: { type: 'int32' } }, name);
+  }
+  reshape(x: string, shape: number[], name = 'Reshape', dtype: DType = 'float32'): string {
+    return this.op('Reshape', [x, this.const(i32(shape), `${name}/shape`)], { T: { type: dtype }, Tshape: { type: 'int32' } }, name);
   }
   transpose(x: string, perm: number[], name = 'transpose'): string {
     return this.op('Transpose', [x, this.const(i32(perm), `${name}/perm`)], { T: { type: 'float32' }, Tperm: { type: 'int32' } }, name);
@@ -221,8 +230,8 @@ export class GraphBuilder {
   slice(x: string, begin: number[], size: number[], name = 'Slice'): string {
     return this.op('Slice', [x, this.const(i32(begin), `${name}/begin`), this.const(i32(size), `${name}/size`)], { T: { type: 'float32' }, Index: { type: 'int32' } }, name);
   }
-  concat(xs: string[], axis: number, name = 'concat'): string {
-    return this.op('ConcatV2', [...xs, this.const(i32([axis], []), `${name}/axis`)], { N: { i: xs.length }, T: { type: 'float32' }, Tidx: { type: 'int32' } }, name);
+  concat(xs: string[], axis: number, name = 'concat', dtype: DType = 'float32'): string {
+    return this.op('ConcatV2', [...xs, this.const(i32([axis], []), `${name}/axis`)], { N: { i: xs.length }, T: { type: dtype }, Tidx: { type: 'int32' } }, name);
   }
   private reduce(op: string, x: string, axes: number[], keepDims: boolean, name: string): string {
     return this.op(op, [x, this.const(i32(axes), `${name}/reduction_indices`)], { T: { type: 'float32' }, Tidx: { type: 'int32' }, keep_dims: { b: keepDims } }, name);
@@ -232,8 +241,9 @@ export class GraphBuilder {
   matMul(a: string, b: string, opts: { transposeA?: boolean; transposeB?: boolean } = {}, name = 'MatMul'): string {
     return this.op('MatMul', [a, b], { T: { type: 'float32' }, transpose_a: { b: !!opts.transposeA }, transpose_b: { b: !!opts.transposeB } }, name);
   }
-  batchMatMul(a: string, b: string, opts: { adjX?: boolean; adjY?: boolean } = {}, name = 'BatchMatMulV2'): string {
-    return this.op('BatchMatMulV2', [a, b], { T: { type: 'float32' }, adj_x: { b: !!opts.adjX }, adj_y: { b: !!opts.adjY } }, name);
+  /** Batched matmul with broadcasting batch dims (a [m,k] against b [..., k, n] gives [..., m, n]). */
+  batchMatMul(a: string, b: string, opts: { adjX?: boolean; adjY?: boolean; dtype?: DType } = {}, name = 'BatchMatMulV2'): string {
+    return this.op('BatchMatMulV2', [a, b], { T: { type: opts.dtype ?? 'float32' }, adj_x: { b: !!opts.adjX }, adj_y: { b: !!opts.adjY } }, name);
   }
   biasAdd(x: string, bias: string, name = 'BiasAdd'): string {
     return this.op('BiasAdd', [x, bias], { T: { type: 'float32' }, data_format: { s: 'NHWC' } }, name);
@@ -248,9 +258,5 @@ export class GraphBuilder {
       use_cudnn_on_gpu: { b: true },
       explicit_paddings: { ints: [] },
     }, name);
-  }
-  /** Bilinear resize as TF2's tf.image.resize (half-pixel centres, no antialias). */
-  resizeBilinear(x: string, size: [number, number], name = 'ResizeBilinear'): string {
-    return this.op('ResizeBilinear', [x, this.const(i32(size), `${name}/size`)], { T: { type: 'float32' }, align_corners: { b: false }, half_pixel_centers: { b: true } }, name);
   }
 }

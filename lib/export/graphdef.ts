@@ -7,6 +7,7 @@ import { numel } from './graph';
 
 export const TF_DTYPE: Record<DType, string> = {
   float32: 'DT_FLOAT',
+  float64: 'DT_DOUBLE',
   int32: 'DT_INT32',
   uint8: 'DT_UINT8',
   int64: 'DT_INT64',
@@ -22,7 +23,7 @@ export function dtypeFromTf(name: string, where: string): DType {
   return d;
 }
 
-export const BYTES_PER: Record<DType, number> = { float32: 4, int32: 4, uint8: 1, int64: 8, bool: 1, string: 0 };
+export const BYTES_PER: Record<DType, number> = { float32: 4, float64: 8, int32: 4, uint8: 1, int64: 8, bool: 1, string: 0 };
 
 export interface ShapeProto { dim?: { size?: number }[]; unknownRank?: boolean }
 

@@ -1,6 +1,6 @@
 /**
  * Graph of TF ops -> ONNX (opset 17, dynamic batch and image size), one TF op at a time.
- * NHWC ops (Conv2D, ResizeBilinear, pools) are wrapped in Transposes to ONNX's NCHW; ONNX
+ * NHWC ops (Conv2D, pools) are wrapped in Transposes to ONNX's NCHW; ONNX
  * Runtime's optimiser cancels the back-to-back pairs. Weights become initializers; past
  * `externalDataBytes` they go to a side file (ONNX external data), as protobuf stops at 2 GB.
  */
@@ -16,6 +16,7 @@ const INT64_MAX = 9223372036854775807n;
 
 const ONNX_TYPE: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float64: onnx.TensorProto.DataType.DOUBLE,
   int32: onnx.TensorProto.DataType.INT32,
   uint8: onnx.TensorProto.DataType.UINT8,
   int64: onnx.TensorProto.DataType.INT64,
@@ -41,6 +42,8 @@ class Ctx {
   readonly inits: onnx.ITensorProto[] = [];
   readonly rank = new Map<string, number>();
   readonly consts = new Map<string, HostTensor>();
+  /** Lengths of the vectors Pack builds from scalars (run-time shapes). */
+  readonly packed = new Map<string, number>();
   private n = 0;
 
   /** TF tensor name -> ONNX value name ("node" for output 0, "node:k" otherwise). */
@@ -105,13 +108,16 @@ function translate(c: Ctx, n: GraphNode): number {
   const ins = n.inputs.filter((i) => !i.startsWith('^'));
   const x = ins.map((i) => c.value(i));
   const r = (i: number): number => c.rank.get(c.value(ins[i])) ?? 0;
-  // FloorDiv only on the non-negative int32 shape arithmetic of the crop, where Div truncates = floors
-  const elementwise: Record<string, string> = { AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', FloorDiv: 'Div' };
-  const unary: Record<string, string> = { Erf: 'Erf', Sigmoid: 'Sigmoid', Relu: 'Relu', Tanh: 'Tanh', Sqrt: 'Sqrt', Exp: 'Exp', Identity: 'Identity', Neg: 'Neg' };
+  // FloorDiv/FloorMod only on the non-negative int32 size arithmetic of the preprocessing, where Div truncates = floors
+  const elementwise: Record<string, string> = {
+    AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', FloorDiv: 'Div', FloorMod: 'Mod',
+    Less: 'Less', Greater: 'Greater', GreaterEqual: 'GreaterOrEqual', Equal: 'Equal', LogicalAnd: 'And', SelectV2: 'Where',
+  };
+  const unary: Record<string, string> = { Erf: 'Erf', Sigmoid: 'Sigmoid', Relu: 'Relu', Tanh: 'Tanh', Sqrt: 'Sqrt', Exp: 'Exp', Identity: 'Identity', Neg: 'Neg', Floor: 'Floor', Abs: 'Abs', Sign: 'Sign' };
   if (n.op in elementwise) {
     if (n.op === 'BiasAdd') requireNhwc(n);
     c.emit(elementwise[n.op], x, [out]);
-    return Math.max(r(0), r(1));
+    return Math.max(...ins.map((_, k) => r(k)));
   }
   if (n.op in unary) {
     c.emit(unary[n.op], x, [out]);
@@ -124,6 +130,9 @@ function translate(c: Ctx, n: GraphNode): number {
       c.emit('Cast', x, [out], [int('to', ONNX_TYPE[to.type])]);
       return r(0);
     }
+    case 'Range':
+      c.emit('Range', x, [out]);
+      return 1;
     case 'Square':
       c.emit('Mul', [x[0], x[0]], [out]);
       return r(0);
@@ -137,6 +146,13 @@ function translate(c: Ctx, n: GraphNode): number {
       c.emit('Softmax', x, [out], [int('axis', -1)]);
       return r(0);
     case 'Reshape': {
+      if (!c.consts.has(nodeOf(ins[1]))) {
+        // a shape assembled at run time (Pack of scalars): its length is the output rank
+        const rank = c.packed.get(c.value(ins[1]));
+        if (rank === undefined) throw new Error(`ONNX export: Reshape "${n.name}" needs a Const or Pack shape`);
+        c.emit('Reshape', [x[0], c.emit('Cast', [x[1]], [c.tmp(n.name)], [int('to', ONNX_TYPE.int64)])], [out]);
+        return rank;
+      }
       const shape = Array.from(c.constOf(ins[1], `Reshape "${n.name}" shape`).data);
       c.emit('Reshape', [x[0], c.int64Init(n.name, shape)], [out]);
       return shape.length;
@@ -158,6 +174,7 @@ function translate(c: Ctx, n: GraphNode): number {
       const axis = 'i' in (n.attrs.axis ?? {}) ? (n.attrs.axis as { i: number }).i : 0;
       const parts = x.map((v) => c.emit('Unsqueeze', [v, c.int64Init(n.name, [axis])], [c.tmp(n.name)]));
       c.emit('Concat', parts, [out], [int('axis', axis)]);
+      if (r(0) === 0) c.packed.set(out, x.length);
       return r(0) + 1;
     }
     case 'Slice': {
@@ -247,19 +264,6 @@ function translate(c: Ctx, n: GraphNode): number {
       c.emit('Pad', [x[0], c.int64Init(n.name, pads)], [out]);
       return rank;
     }
-    case 'ResizeBilinear':
-    case 'ResizeBicubic': {
-      const size = Array.from(c.constOf(ins[1], `${n.op} "${n.name}" size`).data);
-      const mode = bAttr(n, 'half_pixel_centers') ? 'half_pixel' : bAttr(n, 'align_corners') ? 'align_corners' : 'asymmetric';
-      const interp = n.op === 'ResizeBilinear' ? [str('mode', 'linear')] : [str('mode', 'cubic'), { name: 'cubic_coeff_a', type: A.FLOAT, f: -0.5 }, int('exclude_outside', 1)];
-      const nchw = c.transpose(x[0], NHWC_TO_NCHW, n.name);
-      const shape = c.emit('Shape', [nchw], [c.tmp(n.name)]);
-      const nc = c.emit('Slice', [shape, c.int64Init(n.name, [0]), c.int64Init(n.name, [2])], [c.tmp(n.name)]);
-      const sizes = c.emit('Concat', [nc, c.int64Init(n.name, size)], [c.tmp(n.name)], [int('axis', 0)]);
-      const y = c.emit('Resize', [nchw, '', '', sizes], [c.tmp(n.name)], [...interp, str('coordinate_transformation_mode', mode)]);
-      c.emit('Transpose', [y], [out], [ints('perm', NCHW_TO_NHWC)], c.tmp(n.name));
-      return 4;
-    }
     default:
       throw new Error(`ONNX export: TF op ${n.op} (node "${n.name}") has no ONNX translation`);
   }
@@ -301,6 +305,9 @@ export function graphToOnnx(graph: Graph): onnx.IModelProto {
       c.rank.set(n.name, spec.shape?.length ?? 0);
       continue;
     }
+    // an Identity of a Const (a variable read back from a SavedModel) serves where a Const is needed
+    const aliased = n.op === 'Identity' ? c.consts.get(nodeOf(n.inputs[0])) : undefined;
+    if (aliased) c.consts.set(n.name, aliased);
     c.rank.set(c.value(n.name), translate(c, n));
   }
   const outputs = Object.entries(g.outputs).map(([key, spec]) => {

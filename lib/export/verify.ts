@@ -3,17 +3,24 @@
  *   1. layout: SavedModel files at the zip root (a nested folder is the classic mistake)
  *   2. saved_model.pb parses; `serving_default` takes uint8 [-1,-1,-1,3]; declared output width <= 64
  *   3. every variable the graph reads is in the checkpoint with the declared shape (crc32c checked)
- *   4. the graph parsed back from the files runs (tfjs's GraphDef executor) on images of several
- *      sizes and modes: output width <= 64, finite, unit norm; optional agreement with a reference
- *   5. size and per-image latency
+ *   4. the preprocessing the export records (export.json / model.onnx beside the zip) is the reference's
+ *   5. the graph parsed back from the files runs (tfjs's GraphDef executor) on images of several
+ *      sizes and modes: output width <= 64, finite, unit norm
+ *   6. optional agreement with a reference (the training-side embedder) on every probe, raw sizes
+ *      included, both sides resizing the raw image themselves; the parsed-back graph runs in ONNX
+ *      Runtime for this, which computes the in-graph Pillow resample in float64 as TensorFlow does
+ *      (tfjs has no float64: a pixel moves by one 8-bit level now and then, up to ~1e-4 on an embedding)
+ *   7. size and per-image latency
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Unzip, UnzipInflate } from 'fflate';
+import * as ort from 'onnxruntime-node';
 import type { Embedder, RgbImage } from '../embedder';
-import type { Graph } from './graph';
+import type { Graph, GraphAbout } from './graph';
+import { readOnnxAbout, writeOnnx } from './onnx';
 import { readSavedModel, SIGNATURE_KEY } from './savedmodel';
 import { SUBMISSION_FILES } from './submission';
 import { loadTfjsGraph, runTfjsGraph } from './tfjs-graph';
@@ -47,6 +54,8 @@ export interface VerifyOptions {
   output?: string;
   /** Extra probe images (e.g. real photos) besides the synthetic ones. */
   images?: { name: string; image: RgbImage }[];
+  /** What the export records (backbone, preprocessing); default: read from export.json or model.onnx beside the zip. */
+  about?: GraphAbout;
 }
 
 /** A deterministic textured test image. */
@@ -59,7 +68,7 @@ function patternImage(width: number, height: number, gray: boolean): RgbImage {
   return { data, width, height };
 }
 
-/** Probe images covering what the scorer may feed: tiny, huge, grayscale-as-RGB, non-square. */
+/** Probe images covering what the scorer may feed: tiny, huge, grayscale-as-RGB, non-square (portrait and landscape). */
 export function probeImages(): { name: string; image: RgbImage }[] {
   const make = patternImage;
   return [
@@ -67,7 +76,30 @@ export function probeImages(): { name: string; image: RgbImage }[] {
     { name: 'huge 1600x1200', image: make(1600, 1200, false) },
     { name: 'grayscale-as-RGB 96x96', image: make(96, 96, true) },
     { name: 'non-square 41x237', image: make(41, 237, false) },
+    { name: 'landscape 317x211', image: make(317, 211, false) },
+    { name: 'portrait 150x400', image: make(150, 400, false) },
   ];
+}
+
+/** What `guie export` records beside the submission.zip it writes: export.json, else model.onnx's metadata. */
+function recordedAbout(zipFile: string): { about: GraphAbout; source: string } | null {
+  const dir = path.dirname(path.resolve(zipFile));
+  const info = path.join(dir, 'export.json'); // lib/export/export-model.ts EXPORT_INFO
+  if (fs.existsSync(info)) return { about: JSON.parse(fs.readFileSync(info, 'utf8')) as GraphAbout, source: info };
+  const onnxFile = path.join(dir, 'model.onnx');
+  const about = fs.existsSync(onnxFile) ? readOnnxAbout(onnxFile) : null;
+  return about ? { about, source: onnxFile } : null;
+}
+
+const describePreprocess = (p: GraphAbout['preprocess']): string => `${p.imageSize} px ${p.resize}, mean [${p.mean}], std [${p.std}]`;
+
+/** The recorded preprocessing must be the training side's: the in-graph resize and normalisation are built from it. */
+function preprocessingCheck(recorded: { about: GraphAbout; source: string } | null, reference: Embedder | undefined): VerifyCheck {
+  if (!recorded) return { name: 'preprocessing', ok: true, detail: `nothing recorded beside the zip (no export.json or model.onnx)${reference ? `; the reference's is ${describePreprocess(reference.preprocess)}` : ''}` };
+  const { about, source } = recorded;
+  const what = `${about.backbone}, ${describePreprocess(about.preprocess)} (${path.basename(source)})`;
+  if (!reference || JSON.stringify(about.preprocess) === JSON.stringify(reference.preprocess)) return { name: 'preprocessing', ok: true, detail: `${what}${reference ? `, the same as ${reference.name}'s` : ''}` };
+  return { name: 'preprocessing', ok: false, detail: `the export records ${what} but ${reference.name} preprocesses ${describePreprocess(reference.preprocess)}: the submission would see other pixels than training did` };
 }
 
 const CHUNK = 16 << 20;
@@ -152,6 +184,72 @@ function signatureChecks(graph: Graph, output: string, checks: VerifyCheck[]): n
   return dim;
 }
 
+type Probe = { name: string; image: RgbImage };
+
+/** Runs every probe through tfjs (output checks, latency); returns the `output` rows. */
+async function tfjsRuns(graph: Graph, probes: Probe[], keys: string[], checks: VerifyCheck[], latencyMs: Record<string, number>): Promise<Float32Array[]> {
+  const model = await loadTfjsGraph(graph);
+  try {
+    // warm-up: the first run builds kernels and would inflate the first latency
+    runTfjsGraph(model, graph, { data: probes[0].image.data, shape: [1, probes[0].image.height, probes[0].image.width, 3] });
+    return probes.map(({ name, image }) => {
+      const t0 = performance.now();
+      const outs = runTfjsGraph(model, graph, { data: image.data, shape: [1, image.height, image.width, 3] });
+      latencyMs[name] = performance.now() - t0;
+      for (const k of keys) {
+        const v = outs[k];
+        const width = v.length;
+        const norm = Math.hypot(...v);
+        const problems = [
+          width > MAX_DIM ? `${width} values (more than ${MAX_DIM})` : '',
+          v.some((x) => !Number.isFinite(x)) ? 'non-finite values' : '',
+          Math.abs(norm - 1) > 1e-3 ? `L2 norm ${norm.toFixed(4)} (not unit-normalised)` : '',
+        ].filter(Boolean);
+        checks.push({ name: `run ${name} -> ${k}`, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : `${width} finite values, norm ${norm.toFixed(6)}` });
+      }
+      return outs[keys[0]];
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The parsed-back graph in ONNX Runtime (written to `dir`, external data and all): the `output` row of each probe. */
+async function onnxRuns(graph: Graph, probes: Probe[], output: string, dir: string): Promise<Float32Array[]> {
+  const file = path.join(dir, 'verify.onnx');
+  writeOnnx(file, { ...graph, outputs: { [output]: graph.outputs[output] } });
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const rows: Float32Array[] = [];
+    for (const { image } of probes) {
+      const res = await session.run({ [session.inputNames[0]]: new ort.Tensor('uint8', image.data, [1, image.height, image.width, 3]) });
+      rows.push(Float32Array.from(res[output].data as Float32Array));
+    }
+    return rows;
+  } finally {
+    await session.release();
+  }
+}
+
+const worstOf = (a: Float32Array[], b: (i: number, j: number) => number): number[] => a.map((v, i) => v.reduce((m, x, j) => Math.max(m, Math.abs(x - b(i, j))), 0));
+
+/** The submission's embeddings (ONNX Runtime, float64 resampling) against the reference's on every probe, each side resizing the raw image itself. */
+async function agreementCheck(reference: Embedder, probes: Probe[], exact: Float32Array[], tfjs: Float32Array[], tolerance: number): Promise<VerifyCheck> {
+  const ref = await reference.embed(probes.map((p) => p.image));
+  const errs = worstOf(exact, (i, j) => ref[i * exact[i].length + j]);
+  const worst = errs.indexOf(Math.max(...errs));
+  const tfjsGap = Math.max(...worstOf(tfjs, (i, j) => exact[i][j]));
+  const size = reference.preprocess.imageSize;
+  const raw = probes.filter((p) => p.image.width !== size || p.image.height !== size).length;
+  return {
+    name: 'agreement',
+    ok: errs[worst] <= tolerance,
+    detail:
+      `max |submission - ${reference.name}| = ${errs[worst].toExponential(2)} (${probes[worst].name}) over ${probes.length} images, ${raw} of them at raw sizes other than the model's ${size}x${size} (tolerance ${tolerance}); ` +
+      `the graph from the zip run by ONNX Runtime (float64 resampling, as TensorFlow), by tfjs (float32) ${tfjsGap.toExponential(2)} away`,
+  };
+}
+
 export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const output = opts.output ?? 'embedding';
   const tolerance = opts.tolerance ?? 1e-4;
@@ -173,43 +271,14 @@ export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}
     report.outputDim = signatureChecks(graph, output, checks);
     if (report.outputDim === null) return report;
     const keys = [output, ...Object.keys(graph.outputs).filter((k) => k !== output)];
-    const model = await loadTfjsGraph(graph);
-    try {
-      const size = opts.reference?.preprocess.imageSize;
-      // agreement is judged at the model's input size, where the in-graph resize is the identity:
-      // other sizes go through TF's resize kernel vs the training side's sharp resize
-      const atModelSize = size ? [{ name: `model-size ${size}x${size}`, image: patternImage(size, size, false) }] : [];
-      const probes = [...probeImages(), ...atModelSize, ...(opts.images ?? [])];
-      const ours: Float32Array[] = [];
-      // warm-up: the first run builds kernels and would inflate the first latency
-      runTfjsGraph(model, graph, { data: probes[0].image.data, shape: [1, probes[0].image.height, probes[0].image.width, 3] });
-      for (const { name, image } of probes) {
-        const t0 = performance.now();
-        const outs = runTfjsGraph(model, graph, { data: image.data, shape: [1, image.height, image.width, 3] });
-        report.latencyMs[name] = performance.now() - t0;
-        for (const k of keys) {
-          const v = outs[k];
-          const width = v.length;
-          const norm = Math.hypot(...v);
-          const problems = [
-            width > MAX_DIM ? `${width} values (more than ${MAX_DIM})` : '',
-            v.some((x) => !Number.isFinite(x)) ? 'non-finite values' : '',
-            Math.abs(norm - 1) > 1e-3 ? `L2 norm ${norm.toFixed(4)} (not unit-normalised)` : '',
-          ].filter(Boolean);
-          checks.push({ name: `run ${name} -> ${k}`, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : `${width} finite values, norm ${norm.toFixed(6)}` });
-        }
-        ours.push(outs[output]);
-      }
-      if (opts.reference) {
-        const same = probes.flatMap((p, i) => (p.image.width === size && p.image.height === size ? [i] : []));
-        const ref = await opts.reference.embed(same.map((i) => probes[i].image));
-        let worst = 0;
-        same.forEach((pi, r) => ours[pi].forEach((x, j) => (worst = Math.max(worst, Math.abs(x - ref[r * ours[pi].length + j])))));
-        checks.push({ name: 'agreement', ok: worst <= tolerance, detail: `max |submission - ${opts.reference.name}| = ${worst.toExponential(2)} over ${same.length} image(s) at the model's ${size}x${size} input (tolerance ${tolerance})` });
-      }
-    } finally {
-      model.dispose();
-    }
+    const recorded = opts.about ? { about: opts.about, source: 'given' } : recordedAbout(zipFile);
+    checks.push(preprocessingCheck(recorded, opts.reference));
+    const size = recorded?.about.preprocess.imageSize ?? opts.reference?.preprocess.imageSize;
+    const atModelSize = size ? [{ name: `model-size ${size}x${size}`, image: patternImage(size, size, false) }] : [];
+    const probes = [...probeImages(), ...atModelSize, ...(opts.images ?? [])];
+    const tfjs = await tfjsRuns(graph, probes, keys, checks, report.latencyMs);
+    // one model in memory at a time (a ViT-H is 2.5 GB): tfjs's is gone before ONNX Runtime loads its own
+    if (opts.reference) checks.push(await agreementCheck(opts.reference, probes, await onnxRuns(graph, probes, output, dir), tfjs, tolerance));
     report.ok = checks.every((c) => c.ok);
     return report;
   } finally {

@@ -1,5 +1,5 @@
 import { cropRgb, type RgbImage } from '../../lib/data/image';
-import { cropResizeBicubic, resizeBicubic } from '../../lib/data/resample';
+import { cropResize, cropResizeBicubic, resizeBicubic, resizeRgb } from '../../lib/data/resample';
 import { gradientRgb } from './helpers';
 
 const image = (w: number, h: number, seed = 0): RgbImage => ({ data: new Uint8Array(gradientRgb(w, h, seed)), width: w, height: h });
@@ -37,5 +37,40 @@ describe('cropResizeBicubic (Pillow bicubic in WebAssembly; exactness vs Pillow 
     expect(() => cropResizeBicubic(img, { left: 15, top: 0, width: 6, height: 5 }, 8, 8)).toThrow(/outside a 20x10 image/);
     expect(() => cropResizeBicubic(img, { left: 0, top: 0, width: 0, height: 5 }, 8, 8)).toThrow(RangeError);
     expect(() => cropResizeBicubic(img, { left: 0, top: 0, width: 5, height: 5 }, 0, 8)).toThrow(/bad output size/);
+  });
+});
+
+describe('bilinear filter (Pillow BILINEAR; exactness vs Pillow is in test/oracle/data_codec_resize)', () => {
+  test('a different filter from bicubic, same geometry: constant stays constant, same size is the identity, boxes = cut-outs', () => {
+    const img = image(300, 200, 2);
+    const bil = resizeRgb(img, 64, 64, 'bilinear');
+    const bic = resizeRgb(img, 64, 64, 'bicubic');
+    expect([bil.width, bil.height]).toEqual([64, 64]);
+    expect(same(bil, bic)).toBe(false);
+    // a step edge 50 | 200: the triangle never overshoots, bicubic's negative lobes ring past both sides
+    const step: RgbImage = { data: new Uint8Array(40 * 4 * 3).map((_, i) => (Math.floor(i / 3) % 40 < 17 ? 50 : 200)), width: 40, height: 4 };
+    const range = (im: RgbImage) => im.data.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [255, 0]);
+    expect(range(resizeRgb(step, 15, 4, 'bilinear'))).toEqual([50, 200]);
+    const [lo, hi] = range(resizeRgb(step, 15, 4, 'bicubic'));
+    expect(lo).toBeLessThan(50);
+    expect(hi).toBeGreaterThan(200);
+    const flat: RgbImage = { data: new Uint8Array(10 * 7 * 3).fill(200), width: 10, height: 7 };
+    expect(Array.from(new Set(resizeRgb(flat, 23, 5, 'bilinear').data))).toEqual([200]);
+    expect(same(cropResize(img, { left: 0, top: 0, width: 300, height: 200 }, 300, 200, 'bilinear'), img)).toBe(true);
+    const box = { left: 7, top: 3, width: 180, height: 190 };
+    expect(same(cropResize(img, box, 50, 20, 'bilinear'), resizeRgb(cropRgb(img, box), 50, 20, 'bilinear'))).toBe(true);
+  });
+
+  test('2x downscale of a 1-D ramp: the (1,3,3,1)/8 triangle taps of Pillow', () => {
+    // 8 px wide ramp 0, 32, ..., 224 -> 4 px: output x averages inputs 2x-1..2x+2 with weights 1,3,3,1 (edges renormalised)
+    const data = new Uint8Array(8 * 3);
+    for (let x = 0; x < 8; x++) data.fill(x * 32, x * 3, x * 3 + 3);
+    const out = resizeRgb({ data, width: 8, height: 1 }, 4, 1, 'bilinear');
+    const want = [0, 1, 2, 3].map((o) => {
+      const taps = [2 * o - 1, 2 * o, 2 * o + 1, 2 * o + 2].map((i, k) => [i, [1, 3, 3, 1][k]]).filter(([i]) => i >= 0 && i < 8);
+      const total = taps.reduce((a, [, w]) => a + w, 0);
+      return Math.round(taps.reduce((a, [i, w]) => a + i * 32 * w, 0) / total);
+    });
+    expect(Array.from(out.data.filter((_, i) => i % 3 === 0))).toEqual(want);
   });
 });

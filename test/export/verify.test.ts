@@ -10,10 +10,28 @@ import { writeSavedModel } from '../../lib/export/savedmodel';
 import { writeSubmissionZip } from '../../lib/export/submission';
 import { verifySubmission, formatVerifyReport } from '../../lib/export/verify';
 import { TfjsGraphEmbedder } from '../../lib/export/tfjs-graph';
-import type { Graph } from '../../lib/export/graph';
+import { f32, type Graph } from '../../lib/export/graph';
+import { exportModel, namedWeightsFromTf } from '../../lib/export/export-model';
 import { randomClipWeights } from '../../lib/export/random-weights';
+import type { Embedder } from '../../lib/embedder';
+import { EmbeddingHead } from '../../lib/model/heads';
+import { createTfjsEmbedder } from '../../lib/model/tfjs-embedder';
+import { Vit } from '../../lib/model/vit';
+import type { Preprocess } from '../../lib/model/vit-config';
 
 const cfg = getVitConfig('test-tiny');
+
+/** A random tfjs ViT + head (the training side's embedder, which resizes raw images itself) and its export graph. */
+function trainingSide(preprocess: Preprocess = cfg.preprocess): { graph: Graph; embedder: Embedder } {
+  const vit = Vit.random(cfg, 4);
+  const head = EmbeddingHead.create({ inDim: cfg.outputDim ?? cfg.width, dim: 64, dropout: 0 }, 6);
+  const named = vit.namedWeights();
+  const weights = namedWeightsFromTf(named);
+  tf.dispose([...named.values()]);
+  weights.set('head.kernel', f32(head.kernel.dataSync(), head.kernel.shape));
+  weights.set('head.bias', f32(head.bias.dataSync(), head.bias.shape));
+  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), embedder: createTfjsEmbedder(vit, head, { name: 'training-side tfjs' }) };
+}
 let root: string;
 
 async function zipOf(name: string, graph: Graph): Promise<string> {
@@ -35,19 +53,44 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('verify-submission', () => {
-  it('passes a correct export, with the zip root layout, and agrees with the reference embedder', async () => {
-    const graph = clipInferenceGraph(cfg, randomClipWeights(cfg));
-    const zip = await zipOf('good', graph);
-    const ref = await TfjsGraphEmbedder.create(graph, cfg.preprocess);
-    const r = await verifySubmission(zip, { reference: ref });
-    ref.dispose();
+  it('passes a correct export: zip root layout, the recorded preprocessing, agreement with the training side on raw sizes too', async () => {
+    const { graph, embedder } = trainingSide();
+    const exported = await exportModel(graph, path.join(root, 'good'), { onnx: false });
+    const r = await verifySubmission(exported.zip!.file, { reference: embedder });
+    embedder.dispose();
+    console.log(formatVerifyReport(r));
     expect(failures(r)).toBe('');
     expect(r.ok).toBe(true);
     expect(r.outputDim).toBe(64);
     expect(r.parameters).toBeGreaterThan(100_000);
-    expect(Object.keys(r.latencyMs)).toContain('huge 1600x1200');
-    expect(r.checks.find((c) => c.name === 'agreement')?.ok).toBe(true);
+    expect(Object.keys(r.latencyMs)).toEqual(expect.arrayContaining(['huge 1600x1200', 'landscape 317x211', 'portrait 150x400', 'model-size 32x32']));
+    expect(r.checks.find((c) => c.name === 'preprocessing')?.detail).toBe("test-tiny, 32 px shortest_bicubic_crop, mean [0.48145466,0.4578275,0.40821073], std [0.26862954,0.26130258,0.27577711] (export.json), the same as training-side tfjs's");
+    const agreement = r.checks.find((c) => c.name === 'agreement')!;
+    expect(agreement.detail).toMatch(/over 7 images, 6 of them at raw sizes other than the model's 32x32 \(tolerance 0.0001\); the graph from the zip run by ONNX Runtime .* by tfjs \(float32\) \S+ away$/);
+    const worst = Number(/= (\S+) \(/.exec(agreement.detail)![1]);
+    expect(worst).toBeGreaterThan(0); // float32 ViTs in two runtimes: close, not bit-identical
+    expect(worst).toBeLessThan(1e-5);
+    expect(Number(/by tfjs \(float32\) (\S+) away/.exec(agreement.detail)![1])).toBeLessThan(1e-3);
     expect(formatVerifyReport(r)).toMatch(/^PASS/);
+  });
+
+  it('reads the preprocessing from model.onnx when there is no export.json', async () => {
+    const graph = clipInferenceGraph(cfg, randomClipWeights(cfg), { preprocess: { resize: 'bilinear' } });
+    const exported = await exportModel(graph, path.join(root, 'onnx-only'));
+    fs.rmSync(path.join(exported.outDir, 'export.json'));
+    const r = await verifySubmission(exported.zip!.file);
+    expect(r.checks.find((c) => c.name === 'preprocessing')?.detail).toMatch(/^test-tiny, 32 px bilinear, .* \(model\.onnx\)$/);
+    expect(r.ok).toBe(true);
+  });
+
+  it('fails an export whose recorded preprocessing is not the training side\'s, and its raw-size embeddings disagree', async () => {
+    const { graph, embedder } = trainingSide({ ...cfg.preprocess, resize: 'bilinear' });
+    const exported = await exportModel(graph, path.join(root, 'wrong-resize'), { onnx: false });
+    const r = await verifySubmission(exported.zip!.file, { reference: embedder });
+    embedder.dispose();
+    expect(r.ok).toBe(false);
+    expect(failures(r)).toMatch(/preprocessing: the export records test-tiny, 32 px bilinear, .* but training-side tfjs preprocesses 32 px shortest_bicubic_crop, .*other pixels than training did/);
+    expect(failures(r)).toMatch(/agreement: max \|submission - training-side tfjs\| = .* over 7 images, 6 of them at raw sizes/);
   });
 
   it('rejects a zip whose SavedModel sits in a nested folder', async () => {

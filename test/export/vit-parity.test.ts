@@ -1,8 +1,8 @@
 /**
  * The export of lib/model's tfjs ViT + embedding head (weights via namedWeights()) against that
  * model's own tfjs embedder: the SavedModel read back from disk (run by tfjs's GraphDef executor)
- * and the ONNX file (onnxruntime-node) both match within 1e-4. Images are at the model's size so
- * both sides skip resizing (the training side resizes with sharp, the graph with ResizeBilinear).
+ * and the ONNX file (onnxruntime-node) both match within 1e-4. Images are at the model's size, where
+ * both sides' Pillow resampling is the identity (raw sizes: test/export/raw-preprocess.test.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';

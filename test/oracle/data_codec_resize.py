@@ -4,10 +4,12 @@
 
 request: {"decode": [jpeg path, ...],
           "resized_crop": [{"path": png, "box": [left, top, width, height], "size": [w, h], "flip": bool}, ...],
-          "recompress": [{"path": png, "quality": q}, ...]}
+          "recompress": [{"path": png, "quality": q}, ...],
+          "resize": [{"path": png, "size": [w, h], "filter": "bilinear" | "bicubic"}, ...]}
 answer:  {"decode": [{"tf": tf.io.decode_jpeg(channels=3), "pil": PIL .convert("RGB")}, ...],
           "resized_crop": [torchvision F.resized_crop(PIL, BICUBIC) (+ F.hflip)],
-          "recompress": [tf.io.decode_jpeg(tf.io.encode_jpeg(x, quality=q))]}
+          "recompress": [tf.io.decode_jpeg(tf.io.encode_jpeg(x, quality=q))],
+          "resize": [PIL img.resize((w, h), Image.BILINEAR or Image.BICUBIC)]}
 """
 import base64
 import json
@@ -26,7 +28,7 @@ def b64(a):
 
 
 req = json.load(sys.stdin)
-out = {"decode": [], "resized_crop": [], "recompress": []}
+out = {"decode": [], "resized_crop": [], "recompress": [], "resize": []}
 for path in req.get("decode", []):
     data = open(path, "rb").read()
     out["decode"].append({"tf": b64(tf.io.decode_jpeg(data, channels=3).numpy()), "pil": b64(np.asarray(Image.open(path).convert("RGB")))})
@@ -39,4 +41,7 @@ for r in req.get("resized_crop", []):
 for r in req.get("recompress", []):
     x = np.asarray(Image.open(r["path"]).convert("RGB"))
     out["recompress"].append(b64(tf.io.decode_jpeg(tf.io.encode_jpeg(x, quality=r["quality"]), channels=3).numpy()))
+for r in req.get("resize", []):
+    filt = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[r["filter"]]
+    out["resize"].append(b64(np.asarray(Image.open(r["path"]).convert("RGB").resize(tuple(r["size"]), filt))))
 print(json.dumps(out))

@@ -4,6 +4,7 @@
  *  - decodeRgbFast (TurboJPEG, fast IDCT) = tf.io.decode_jpeg(channels=3);
  *  - decodeRgb (sharp, accurate IDCT) = PIL Image.open().convert('RGB');
  *  - cropResizeBicubic = torchvision F.resized_crop(PIL, BICUBIC), with flip = F.hflip after it;
+ *  - resizeRgb(..., 'bilinear') = PIL img.resize((w, h), Image.BILINEAR) (the CNNs' squash), both pass orders;
  *  - recompressJpeg vs tf.io.decode_jpeg(tf.io.encode_jpeg(x, quality)): not bitwise (TurboJPEG's
  *    encoder uses the fast forward DCT, TensorFlow's the accurate one), so the distortion is compared:
  *    PSNR against the input within 1 dB of TensorFlow's (measured 0.01-0.5 dB), ours vs theirs > 40 dB (44.7).
@@ -14,7 +15,7 @@ import * as path from 'path';
 import sharp, { type Sharp } from 'sharp';
 import { recompressJpeg } from '../../lib/data/augment';
 import { decodeRgb, decodeRgbFast, type Box } from '../../lib/data/image';
-import { cropResizeBicubic } from '../../lib/data/resample';
+import { cropResizeBicubic, resizeRgb } from '../../lib/data/resample';
 import { runPythonJson } from './python';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-oracle-codec-'));
@@ -25,6 +26,7 @@ interface Answer {
   decode: Array<{ tf: string; pil: string }>;
   resized_crop: string[];
   recompress: string[];
+  resize: string[];
 }
 
 const write = (name: string, bytes: Buffer) => {
@@ -53,7 +55,7 @@ function psnr(a: Uint8Array, b: Uint8Array): number {
   return 10 * Math.log10((255 * 255) / (se / a.length));
 }
 
-test('decoders and RandomResizedCrop resampling match TensorFlow / Pillow / torchvision exactly; JPEG round trips distort like TensorFlow', async () => {
+test('decoders, RandomResizedCrop and BILINEAR squash resampling match TensorFlow / Pillow / torchvision exactly; JPEG round trips distort like TensorFlow', async () => {
   const photo = fs.readFileSync(path.join(picturesDir, photos[0]));
   const small = (s: Sharp) => s.resize(301, 227, { fit: 'fill' });
   // JPEG flavours the pipeline meets: 4:2:0 baseline, 4:4:4, progressive, grayscale, an odd size, a real camera file.
@@ -74,6 +76,13 @@ test('decoders and RandomResizedCrop resampling match TensorFlow / Pillow / torc
     { box: { left: 290, top: 200, width: 11, height: 27 }, size: [33, 17], flip: false }, // tiny, mixed: vertical pass first
     { box: { left: 3, top: 0, width: 250, height: 227 }, size: [224, 60], flip: true }, // vertical pass first, flipped
   ];
+  const squashes: Array<[number, number]> = [
+    [224, 224], // down, width pass first
+    [400, 300], // up
+    [250, 60], // vertical pass first
+    [301, 100], // width unchanged
+    [3, 2], // tiny
+  ];
   const qualities = [40, 75, 95];
   const want = runPythonJson<Answer>(
     path.join(__dirname, 'data_codec_resize.py'),
@@ -82,6 +91,7 @@ test('decoders and RandomResizedCrop resampling match TensorFlow / Pillow / torc
       decode: jpegs,
       resized_crop: boxes.map((b) => ({ path: source, box: [b.box.left, b.box.top, b.box.width, b.box.height], size: b.size, flip: b.flip })),
       recompress: qualities.map((quality) => ({ path: source, quality })),
+      resize: squashes.map((size) => ({ path: source, size, filter: 'bilinear' })),
     }),
   );
 
@@ -99,6 +109,10 @@ test('decoders and RandomResizedCrop resampling match TensorFlow / Pillow / torc
     const got = cropResizeBicubic(img, b.box, b.size[0], b.size[1], b.flip);
     expect([got.width, got.height]).toEqual(b.size);
     expect(compare(got.data, want.resized_crop[i])).toEqual({ differ: 0, max: 0 });
+  });
+  squashes.forEach(([w, h], i) => {
+    const got = resizeRgb(img, w, h, 'bilinear');
+    expect(compare(got.data, want.resize[i])).toEqual({ differ: 0, max: 0 });
   });
   for (let i = 0; i < qualities.length; i++) {
     const ours = (await recompressJpeg(img, qualities[i])).data;

@@ -1,7 +1,9 @@
 /**
- * Oracle: our SavedModel and ONNX exports, run by the real runtimes, against the tfjs run of the
- * same graph and against an independent PyTorch reference (open_clip's VisionTransformer with
- * the same weights). Tolerance 1e-4 max abs on unit-norm 64-d embeddings.
+ * Oracle: our SavedModel run by real TensorFlow against our ONNX export in onnxruntime, an
+ * independent PyTorch reference (open_clip's VisionTransformer with the same weights, on Pillow's
+ * preprocessing of the same raw images) and the tfjs run of the same graph. Tolerance 1e-4 max abs
+ * on unit-norm 64-d embeddings; 1e-3 for tfjs, which runs the graph's float64 resampling in float32
+ * (a pixel one 8-bit level off now and then: up to ~1e-4 on these noise images).
  *   - tf.saved_model.load(<our submission.zip unpacked>).signatures['serving_default'](tf.constant(uint8 batch)) (tensorflow-cpu from PyPI)
  *   - onnx.checker.check_model(full_check) + onnxruntime (Python) + onnxruntime-node
  */
@@ -20,7 +22,8 @@ import { randomClipWeights, randomImage } from '../../lib/export/random-weights'
 import { runPythonJson } from './python';
 
 const TOL = 1e-4;
-type Out = { checker: string; tf_version: string; batches: Record<string, { tf: number[][]; tf_norm: number[][]; ort: number[][]; torch: number[][] | null }> };
+const TFJS_TOL = 1e-3;
+type Out = { checker: string; tf_version: string; batches: Record<string, { tf: number[][]; tf_norm: number[][]; ort: number[][]; torch: number[][] }> };
 
 const BATCHES: Record<string, { shape: [number, number, number, number]; gray?: boolean }> = {
   batch2_30x40: { shape: [2, 30, 40, 3] },
@@ -36,9 +39,9 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe('export oracle: SavedModel (TensorFlow) and ONNX (onnxruntime) vs tfjs and open_clip', () => {
+describe('export oracle: SavedModel (TensorFlow) vs ONNX (onnxruntime), open_clip and tfjs', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-export-oracle-'));
-  // test-tiny: exact GELU; test-small: QuickGELU; test-tiny-bicubic: CLIP-style centre crop + bicubic resize
+  // test-tiny: exact GELU; test-small: QuickGELU (both squashed with Pillow's BILINEAR); test-tiny-bicubic: CLIP's bicubic shorter side + centre crop
   const models = ['test-tiny', 'test-small', 'test-tiny-bicubic'];
   const batchData: Record<string, Uint8Array> = {};
   const tfjsOut: Record<string, Record<string, Float32Array>> = {};
@@ -104,20 +107,19 @@ describe('export oracle: SavedModel (TensorFlow) and ONNX (onnxruntime) vs tfjs 
         expect(py[name].checker).toBe('ok');
       });
       for (const bn of Object.keys(BATCHES)) {
-        it(`${bn}: TF SavedModel, onnxruntime (py, node) and open_clip agree with tfjs within ${TOL}`, () => {
-          const ref = tfjsOut[name][bn];
+        it(`${bn}: onnxruntime (py, node) and open_clip agree with the TF SavedModel within ${TOL}, tfjs within ${TFJS_TOL}`, () => {
           const r = py[name].batches[bn];
+          const ref = r.tf.flat();
           const errs: Record<string, number> = {
-            tf: maxAbs(r.tf.flat(), ref),
             tf_norm: maxAbs(r.tf_norm.flat(), ref),
             ort_python: maxAbs(r.ort.flat(), ref),
             ort_node: maxAbs(ortNode[name][bn], ref),
+            open_clip: maxAbs(r.torch.flat(), ref),
           };
-          // open_clip's reference resizes bilinearly; the bicubic variant is checked against TF's own ResizeBicubic
-          if (r.torch) errs.open_clip = maxAbs(r.torch.flat(), ref);
-          expect(r.torch === null).toBe(name.endsWith('-bicubic'));
-          console.log(`${name} ${bn} max abs errors vs tfjs: ${JSON.stringify(errs)}`);
+          const tfjs = maxAbs(tfjsOut[name][bn], ref);
+          console.log(`${name} ${bn} max abs errors vs TF: ${JSON.stringify({ ...errs, tfjs })}`);
           for (const e of Object.values(errs)) expect(e).toBeLessThan(TOL);
+          expect(tfjs).toBeLessThan(TFJS_TOL);
           // unit norm, 64 wide
           const dim = r.tf[0].length;
           expect(dim).toBe(64);

@@ -2,10 +2,10 @@
 
 For each model dir: tf.saved_model.load(<dir/submission.zip unpacked>).signatures['serving_default'] on every
 uint8 batch; onnx.checker + onnxruntime on dir/model.onnx; and an independent reference, open_clip's
-VisionTransformer (PyTorch) loaded with the same weights, with torch bilinear resize (half-pixel,
-no antialias, as TF2's tf.image.resize) + CLIP normalisation + Dense + L2 norm in numpy.
-Models with CLIP-style crop + bicubic resize have no PyTorch reference ("torch": null): TF's
-ResizeBicubic (Keys a=-0.5) is their reference. Prints one JSON line: {model: {"checker": "ok", "batches": {name: {"tf": [...], "ort": [...], "torch": [...]}}}}.
+VisionTransformer (PyTorch) loaded with the same weights, on Pillow's preprocessing of each image
+(OpenCLIP's eval transform for 'shortest_bicubic_crop', img.resize((S, S), BILINEAR) for 'bilinear')
++ CLIP normalisation + Dense + L2 norm in numpy.
+Prints one JSON line: {model: {"checker": "ok", "batches": {name: {"tf": [...], "ort": [...], "torch": [...]}}}}.
 """
 import json
 import sys
@@ -15,7 +15,8 @@ import zipfile
 import numpy as np
 # torch (and the triton it pulls in) must load before TensorFlow: the other order segfaults
 import torch
-import torch.nn.functional as F
+from PIL import Image
+from open_clip.transform import image_transform
 from open_clip.transformer import QuickGELU, VisionTransformer
 import onnx
 import onnxruntime as ort
@@ -36,8 +37,11 @@ def torch_reference(cfg, w, batch):
     vit.load_state_dict(state, strict=True)
     vit.eval()
     p = cfg["preprocess"]
-    x = torch.from_numpy(batch.astype(np.float32)).permute(0, 3, 1, 2)
-    x = F.interpolate(x, size=(p["imageSize"], p["imageSize"]), mode="bilinear", align_corners=False, antialias=False)
+    s = p["imageSize"]
+    steps = image_transform(s, is_train=False).transforms  # Resize(s, BICUBIC), CenterCrop(s), ...
+    pil = (lambda im: im.resize((s, s), Image.BILINEAR)) if p["resize"] == "bilinear" else (lambda im: steps[1](steps[0](im)))
+    pixels = np.stack([np.asarray(pil(Image.fromarray(img))) for img in batch]).astype(np.float32)
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2)
     x = (x / 255.0 - torch.tensor(p["mean"]).view(1, 3, 1, 1)) / torch.tensor(p["std"]).view(1, 3, 1, 1)
     with torch.no_grad():
         f = vit(x).numpy().astype(np.float64)
@@ -68,7 +72,7 @@ def main(root, models, batches):
                 "tf": t["embedding"].numpy().tolist(),
                 "tf_norm": t["embedding_norm"].numpy().tolist(),
                 "ort": o[0].tolist(),
-                "torch": torch_reference(cfg, w, b).tolist() if cfg["preprocess"]["resize"] == "bilinear" else None,
+                "torch": torch_reference(cfg, w, b).tolist(),
             }
         out[m] = {"checker": "ok", "tf_version": tf.__version__, "batches": res,
                   "signature_inputs": [str(s) for s in sig.structured_input_signature[1].values()]}
