@@ -37,7 +37,7 @@ describe('guie run --data <class folders>', () => {
   }, 900_000);
 
   test('finishes, exports, verifies; the report lists the held-out classes; nothing touches the sample', () => {
-    expect(run.stages.map((s) => s.stage)).toEqual(['device', 'data', 'split', 'backbone', 'features', 'baseline', 'train head', 'evaluate', 'export', 'verify submission', 'jig report']);
+    expect(run.stages.map((s) => s.stage)).toEqual(['device', 'data', 'split', 'backbone', 'features', 'baseline', 'train head', 'train backbone', 'evaluate', 'export', 'verify submission', 'jig report']);
     const text = run.stages.map((s) => s.result).join('\n');
     expect(text).toContain(`${photos}: 70 images of 14 classes in 1 record file`);
     expect(text).toContain('split by class: train 60 images of 12 classes, no per-epoch validation');
@@ -84,8 +84,10 @@ describe('guie run --data <class folders>', () => {
 
   test('the checkpoint records backbone, preprocessing and data; export needs nothing else; bad paths say what to pass', async () => {
     const best = resolveCheckpointDir(path.join(tmp, 'run'));
-    expect(best).toBe(path.join(tmp, 'run', 'train', 'checkpoints', 'best'));
+    // the default backbone stage's best checkpoint (its tuned blocks + the head) is the run's model
+    expect(best).toBe(path.join(tmp, 'run', 'train', 'backbone', 'checkpoints', 'best'));
     const meta = checkpointModel(loadCheckpoint(best))!;
+    expect(meta.backboneTuned).toBe(true);
     expect(meta).toMatchObject({ backbone: 'mobilenet_v2_140', preprocess: { imageSize: 224, resize: 'bilinear' }, data: { input: photos, split: 'classes' } });
     const built = await buildExportGraph({ checkpoint: path.join(tmp, 'run') });
     expect(built.backbone).toBe('mobilenet_v2_140');

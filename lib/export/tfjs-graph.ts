@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Embedder, RgbImage } from '../embedder';
+import { resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
 import type { AttrValue, Graph, HostTensor } from './graph';
 import { constValue, nodeOf, prune } from './graph';
@@ -121,7 +122,11 @@ export function runTfjsGraph(model: tf.GraphModel, graph: Graph, batch: { data: 
   });
 }
 
-/** An Embedder over the graph run by tfjs: the fallback when ONNX Runtime is not wanted. */
+/**
+ * An Embedder over the graph run by tfjs: the fallback when ONNX Runtime is not wanted. tfjs has no
+ * float64, so the graph's own Pillow resampling could land pixels one level off: images come here
+ * resized on the host by the same code (resizeForModel), and the graph's resize is then the identity.
+ */
 export class TfjsGraphEmbedder implements Embedder {
   readonly name = 'tfjs-graph';
   private constructor(private readonly model: tf.GraphModel, private readonly graph: Graph, readonly dim: number, readonly preprocess: Preprocess) {}
@@ -135,10 +140,11 @@ export class TfjsGraphEmbedder implements Embedder {
 
   async embed(images: RgbImage[]): Promise<Float32Array> {
     const out = new Float32Array(images.length * this.dim);
-    images.forEach((im, i) => {
+    for (const [i, raw] of images.entries()) {
+      const im = await resizeForModel(raw, this.preprocess);
       const [v] = Object.values(runTfjsGraph(this.model, this.graph, { data: im.data, shape: [1, im.height, im.width, 3] }));
       out.set(v, i * this.dim);
-    });
+    }
     return out;
   }
 
