@@ -23,6 +23,8 @@ export interface Config {
   weightDecay: number;
   warmupSteps: number;
   embeddingDim: number;
+  /** Where the head starts: Glorot-random, or the whitened PCA of the training features (the untrained head = whitened PCA). */
+  headInit: 'random' | 'whitening';
   dropout: number;
   /** Margin head: ArcFace scale and margin. */
   arcScale: number;
@@ -79,6 +81,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   weightDecay: 1e-4,
   warmupSteps: 0,
   embeddingDim: 64,
+  headInit: 'random',
   dropout: 0.2,
   arcScale: 30,
   arcMargin: 0.3,
@@ -127,6 +130,7 @@ const SCHEMA: Record<ScalarKey, Check> = {
   weightDecay: { kind: 'number', min: 0, doc: 'decoupled weight decay (none on biases)' },
   warmupSteps: { kind: 'integer', min: 0, doc: 'linear warmup steps before the schedule' },
   embeddingDim: { kind: 'integer', min: 1, max: 64, doc: 'embedding width (64 for a GUIE submission)' },
+  headInit: { kind: 'string', values: ['random', 'whitening'], doc: 'head start: random (Glorot), or the whitened PCA-<embeddingDim> of the training features (then the untrained head is that baseline)' },
   dropout: { kind: 'number', min: 0, max: 0.99, doc: 'dropout before the Dense projection' },
   arcScale: { kind: 'number', min: 0, exclusiveMin: true, doc: 'margin softmax logit scale s' },
   arcMargin: { kind: 'number', min: 0, max: 1.5, doc: 'margin m' },
@@ -140,10 +144,10 @@ const SCHEMA: Record<ScalarKey, Check> = {
   checkpointEvery: { kind: 'integer', min: 1, doc: 'optimizer steps between checkpoints (plus every epoch end)' },
   keepLast: { kind: 'integer', min: 1, doc: 'step checkpoints kept (the best one is kept apart)' },
   backboneEpochs: { kind: 'integer', min: 0, doc: 'backbone stage epochs after the head (CLIP ViTs on augmented images, packaged CNNs on their last backboneBlocks; lr backboneLr); 0 = head only' },
-  backboneBlocks: { kind: 'integer', min: 1, doc: 'packaged CNNs: last blocks tuned in the backbone stage (the activations feeding them are cached once)' },
-  ema: { kind: 'number', min: 0, max: 0.9999, doc: 'weight EMA decay per optimizer step (0 = off); validation, best checkpoint and export use the average' },
+  backboneBlocks: { kind: 'integer', min: 1, doc: 'packaged CNNs: last blocks tuned in the backbone stage, 1-4 (mobilenet_v2_140) or 1-2 (inception_v3_mixed5); the activations feeding them are cached once' },
+  ema: { kind: 'number', min: 0, max: 0.9999, doc: 'weight EMA decay per optimizer step, warmed up as min(ema, (1+t)/(10+t)) (0 = off); validation, best checkpoint, export and soup use the average' },
   layerDecay: { kind: 'number', min: 0, exclusiveMin: true, max: 1, doc: 'ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off)' },
-  headLock: { kind: 'boolean', doc: 'backbone stage: head frozen, only the backbone tuned (head-locking); false = head trained too at lr' },
+  headLock: { kind: 'boolean', doc: 'backbone stage: head frozen, only the backbone tuned (head-locking); false = the head trains too, at the head lr "lr"' },
   split: { kind: 'string', values: ['classes', 'images', 'files'], doc: 'held-out evaluation: whole classes, images within each class, or record files (reference notebook)' },
   validFraction: { kind: 'number', min: 0, max: 0.9, doc: 'share held out for evaluation: of the classes, of each class\'s images, or of the files' },
   valClassFraction: { kind: 'number', min: 0, max: 0.5, doc: 'share of training classes held out for per-epoch validation (0 = none)' },

@@ -23,7 +23,8 @@ import { loadModel } from './model-loader';
 import { backboneStage } from './train/backbone-stage';
 import type { CheckpointModel } from './train/checkpoint';
 import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
-import { createModel, initHeadWeights, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
+import { createModel, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
+import { headInitWeights } from './train/head-init';
 import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './train/settings';
 import { ExactIndex } from './retrieval/exact-index';
@@ -58,8 +59,11 @@ export interface StageRecord {
 
 export interface MainJobResult {
   stages: StageRecord[];
-  /** mP@5 on the held-out queries; trainedHead is the shipped model (after the backbone stage when there is one), headOnly the head stage's. */
-  mP5: { raw: number; pca64: number; untrainedHead: number; headOnly: number; trainedHead: number };
+  /**
+   * mP@5 on the held-out queries; trainedHead is the shipped model (after the backbone stage when there is one), headOnly the
+   * head stage's; whitened: whitened PCA fitted on the training rows; whitenedGallery: fitted on the index (a transductive reference).
+   */
+  mP5: { raw: number; pca64: number; whitened: number; whitenedGallery: number; untrainedHead: number; headOnly: number; trainedHead: number };
   /** Width of the PCA baseline: embeddingDim, or fewer on a training set smaller than that. */
   pcaDim: number;
   metrics: MetricsReport;
@@ -68,11 +72,21 @@ export interface MainJobResult {
   outDir: string;
   /** Held-out evaluation as image folders (<domain>/<class>/<image>): what `guie eval --model` takes. */
   evalDirs: { queries: string; index: string };
+  /** The split kind used (config split). */
+  split: string;
 }
 
 /** Below this many held-out queries an mP@5 difference says little (standard error ~0.5/sqrt(n)). */
 const FEW_QUERIES = 30;
-const fewQueries = (n: number) => `only ${n} held-out queries: mP@5 is +-${(0.5 / Math.sqrt(n)).toFixed(2)} noise at this size; add photos or classes, raise validFraction, or try --split images`;
+const noise = (n: number) => 0.5 / Math.sqrt(n);
+const fewQueries = (n: number, split: string) => `only ${n} held-out queries: mP@5 is +-${noise(n).toFixed(2)} noise at this size; add photos or classes, raise validFraction${split === 'images' ? '' : ', or try --split images'}`;
+
+/** The backbone stage's effect on the held-out score, said as plainly as the query count allows; null when it helped. */
+function backboneVerdict(tuned: number, headOnly: number, queries: number): string | null {
+  if (tuned >= headOnly) return null;
+  const within = headOnly - tuned <= noise(queries);
+  return `the backbone stage lowered the held-out score (${headOnly.toFixed(4)} -> ${tuned.toFixed(4)}${within ? `, within the +-${noise(queries).toFixed(2)} noise of ${queries} queries` : ''}); the tuned model is the one exported: set backboneEpochs to 0 for the head alone, or lower backboneLr`;
+}
 
 type Stage = <T>(name: string, fn: () => Promise<T>, summary: (r: T) => string) => Promise<T>;
 
@@ -180,9 +194,14 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       const raw = await score(data, split, queryFeats, indexFeats, dim);
       const pca = fitPca(gatherRows(cache, split.train), dim, pcaDim, { seed: config.seed });
       const pca64 = await score(data, split, applyPca(pca, queryFeats), applyPca(pca, indexFeats), pcaDim);
-      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5 };
+      const whitened = await score(data, split, applyPca(pca, queryFeats, true, true), applyPca(pca, indexFeats, true, true), pcaDim);
+      // transductive: the whitening fitted on the gallery itself (what a host-side reduction could do)
+      const galleryDim = Math.min(pcaDim, split.index.length - 1);
+      const onGallery = fitPca(indexFeats, dim, galleryDim, { seed: config.seed });
+      const whitenedGallery = await score(data, split, applyPca(onGallery, queryFeats, true, true), applyPca(onGallery, indexFeats, true, true), galleryDim);
+      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5, whitened: whitened.overall.mP5, whitenedGallery: whitenedGallery.overall.mP5 };
     },
-    (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)} (fitted on the training rows)`,
+    (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)}, whitened PCA-${pcaDim} ${b.whitened.toFixed(4)} (fitted on the training rows); whitened on the gallery ${b.whitenedGallery.toFixed(4)} (transductive reference)`,
   );
 
   const sets = trainingSets(data, split, cache);
@@ -200,13 +219,13 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     head,
     train: trainCfg,
   });
-  const model: TrainModel = createModel(head, initHeadWeights(head, config.seed));
+  const model: TrainModel = createModel(head, await headInitWeights(config, head, sets.train));
   try {
     const untrained = toEmbeddingHead(model);
     const untrainedScore = await score(data, split, embedRows(untrained, queryFeats, dim), embedRows(untrained, indexFeats, dim), config.embeddingDim);
     untrained.dispose();
     // A finished run is reused only for the same settings, features (the key names backbone, pixels and data) and split.
-    const runKey = JSON.stringify({ head, trainCfg, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
+    const runKey = JSON.stringify({ head, trainCfg, headInit: config.headInit, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
     const doneFile = path.join(trainDir, 'done.json');
     const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
     const best = path.join(checkpointsDir(trainDir), 'best');
@@ -236,10 +255,11 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       'evaluate',
       async () => (tuned ? score(data, split, tuned.query, tuned.index, config.embeddingDim) : headOnly),
       (m) =>
-        `held-out mP@5 ${tuned ? `tuned backbone + head ${m.overall.mP5.toFixed(4)}, head only ${headOnly.overall.mP5.toFixed(4)}` : `trained head ${m.overall.mP5.toFixed(4)}`} vs PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
-        (tuned && m.overall.mP5 < headOnly.overall.mP5 ? '; warning: the backbone stage lowered the held-out score (set backboneEpochs to 0, or lower backboneLr)' : '') +
+        `held-out mP@5 ${tuned ? `tuned backbone + head ${m.overall.mP5.toFixed(4)}, head only ${headOnly.overall.mP5.toFixed(4)}` : `trained head ${m.overall.mP5.toFixed(4)}`} vs whitened PCA-${pcaDim} ${baseline.whitened.toFixed(4)}, PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
+        (m.overall.mP5 < baseline.whitened ? `; warning: the trained model loses to the training-free whitened PCA-${pcaDim} (try headInit "whitening")` : '') +
+        (tuned && backboneVerdict(m.overall.mP5, headOnly.overall.mP5, m.overall.queries) ? `; warning: ${backboneVerdict(m.overall.mP5, headOnly.overall.mP5, m.overall.queries)}` : '') +
         (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : '') +
-        (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries)}` : ''),
+        (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries, split.kind)}` : ''),
     );
 
     const exportDir = path.join(outDir, 'export');
@@ -266,13 +286,14 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     }
     trained.dispose();
     return {
-      mP5: { raw: baseline.raw, pca64: baseline.pca64, untrainedHead: untrainedScore.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
+      mP5: { raw: baseline.raw, pca64: baseline.pca64, whitened: baseline.whitened, whitenedGallery: baseline.whitenedGallery, untrainedHead: untrainedScore.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
       pcaDim,
       metrics: evaluation,
       submission: zip,
       report,
       outDir,
       evalDirs,
+      split: split.kind,
     };
   } finally {
     model.dispose();
@@ -318,8 +339,12 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
   const res = await runMainJob({ config, data: opts.data, outDir: opts.out });
   console.log('\n' + formatStages(res.stages));
   const shipped = res.stages.some((s) => s.stage === 'train backbone') ? `tuned backbone + head ${res.mP5.trainedHead.toFixed(4)} | head only ${res.mP5.headOnly.toFixed(4)}` : `trained head ${res.mP5.trainedHead.toFixed(4)}`;
-  console.log(`\nheld-out mP@5 over ${res.metrics.overall.queries} queries: ${shipped} | PCA-${res.pcaDim} of raw features ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
-  if (res.metrics.overall.queries < FEW_QUERIES) console.log(`warning: ${fewQueries(res.metrics.overall.queries)}`);
+  console.log(`\nheld-out mP@5 over ${res.metrics.overall.queries} queries: ${shipped} | whitened PCA-${res.pcaDim} ${res.mP5.whitened.toFixed(4)} (on the gallery: ${res.mP5.whitenedGallery.toFixed(4)}) | PCA-${res.pcaDim} ${res.mP5.pca64.toFixed(4)} | raw ${res.mP5.raw.toFixed(4)} | untrained head ${res.mP5.untrainedHead.toFixed(4)}`);
+  const q = res.metrics.overall.queries;
+  if (!res.stages.some((s) => s.stage === 'train backbone')) console.log('backbone stage: off (backboneEpochs 0): the head alone was trained');
+  const verdict = res.stages.some((s) => s.stage === 'train backbone') ? backboneVerdict(res.mP5.trainedHead, res.mP5.headOnly, q) : null;
+  if (verdict) console.log(`warning: ${verdict}`);
+  if (q < FEW_QUERIES) console.log(`warning: ${fewQueries(q, res.split)}`);
   for (const [d, m] of Object.entries(res.metrics.byDomain)) console.log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries} queries)`);
   console.log(`submission: ${res.submission}`);
   if (res.report) console.log(`report:     ${res.report}`);

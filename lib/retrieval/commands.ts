@@ -101,7 +101,7 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
         const isImageFolder = inputs.length === 1 && fs.statSync(inputs[0]).isDirectory() && listShards(inputs).length === 0;
         const source = isImageFolder ? folderSource(inputs[0], pp) : recordsSource(inputs, o, pp);
         if (isImageFolder && source.size === 0) throw new Error(`${inputs[0]}: no images (.jpg, .png, .webp, ...) inside`);
-        const state = await embedToDir(source, model.embedder, o.out, { batchSize: o.batch, restart: o.restart, progress: o.progress });
+        const state = await embedToDir(source, model.embedder, o.out, { batchSize: o.batch, restart: o.restart, progress: o.progress, modelId: model.fingerprint });
         console.log(`${state.done} images -> ${o.out} (${model.description}, ${state.dim}-d)`);
       } finally {
         model.embedder.dispose();

@@ -118,6 +118,8 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Start over even if the directory holds a finished or partial run. */
   restart?: boolean;
+  /** What names the model's bytes (model-loader's fingerprint); default the embedder's name. A run of another model is never resumed. */
+  modelId?: string;
   progress?: ProgressOptions['mode'];
   onBatch?: (done: number) => void;
 }
@@ -156,16 +158,17 @@ export async function embedToDir(source: ImageSource, embedder: Embedder, outDir
   const batchSize = opts.batchSize ?? 32;
   fs.mkdirSync(outDir, { recursive: true });
   let state = opts.restart ? null : readState(outDir);
-  if (state && (state.source !== source.name || state.model !== embedder.name || state.dim !== embedder.dim)) {
+  const model = opts.modelId ?? embedder.name;
+  if (state && (state.source !== source.name || state.model !== model || state.dim !== embedder.dim)) {
     throw new Error(
       `${path.join(outDir, STATE)}: holds a run of model "${state.model}" (dim ${state.dim}) over ${state.source}; ` +
-        `this run is "${embedder.name}" (dim ${embedder.dim}) over ${source.name} (pass restart to overwrite)`,
+        `this run is "${model}" (dim ${embedder.dim}) over ${source.name} (--restart overwrites it, or choose another --out)`,
     );
   }
   if (state?.complete) return state;
   const committed = state ? rollBack(outDir, state) : [];
   if (!state) {
-    state = { format: 'guie-embeddings', version: 1, dim: embedder.dim, model: embedder.name, source: source.name, done: 0, complete: false };
+    state = { format: 'guie-embeddings', version: 1, dim: embedder.dim, model, source: source.name, done: 0, complete: false };
     writeFileAtomic(path.join(outDir, VECTORS), new Uint8Array(0));
     writeFileAtomic(path.join(outDir, IDS), '');
     writeJsonAtomic(path.join(outDir, STATE), state);

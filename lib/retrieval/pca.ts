@@ -1,7 +1,9 @@
 /**
- * PCA to k dimensions for wide features (e.g. 1792-d CNN features -> 64-d), the "raw backbone"
- * baseline the trained head must beat. Subspace iteration on the covariance with tfjs matmuls +
- * QR, then Rayleigh-Ritz with an exact small eigen-solve: O(d^2 k) per step, never O(d^3).
+ * PCA to k dimensions for wide features (e.g. 1792-d CNN features -> 64-d), the training-free
+ * baselines the trained head must beat (plain and whitened), and the whitening a head can start
+ * from. Subspace iteration on the covariance with tfjs matmuls + QR, then Rayleigh-Ritz with an
+ * exact small eigen-solve: O(d^2 k) per step, never O(d^3). Axis signs follow scikit-learn's
+ * svd_flip (each axis' largest-magnitude coordinate positive), so results compare one to one.
  */
 import * as tf from '@tensorflow/tfjs';
 import { symmetricEigen } from '../viz/projection';
@@ -51,14 +53,36 @@ export function fitPca(x: Float32Array, dim: number, k: number, opts: { iteratio
       components[r * k + j] = s;
     }
   }
+  for (let j = 0; j < k; j++) {
+    let big = 0;
+    for (let r = 0; r < dim; r++) if (Math.abs(components[r * k + j]) > Math.abs(big)) big = components[r * k + j];
+    if (big < 0) for (let r = 0; r < dim; r++) components[r * k + j] = -components[r * k + j];
+  }
   return { dim, k, mean: Float32Array.from(meanArr), components, variances: Float32Array.from(order.map((o) => eig.values[o])) };
 }
 
-/** Projects rows onto the principal axes and L2-normalises them (an embedding to search with). */
-export function applyPca(pca: Pca, x: Float32Array, normalize = true): Float32Array {
+/** The whitening projection as an affine map y = x·W + b: W [dim, k] = axes / sqrt(variance), b = -mean·W (scikit-learn's PCA(whiten=True).transform). */
+export function whiteningMap(pca: Pca): { weight: Float32Array; bias: Float32Array } {
+  const weight = new Float32Array(pca.dim * pca.k);
+  const bias = new Float32Array(pca.k);
+  for (let j = 0; j < pca.k; j++) {
+    const inv = 1 / Math.sqrt(pca.variances[j]);
+    let b = 0;
+    for (let r = 0; r < pca.dim; r++) {
+      weight[r * pca.k + j] = pca.components[r * pca.k + j] * inv;
+      b -= pca.mean[r] * weight[r * pca.k + j];
+    }
+    bias[j] = b;
+  }
+  return { weight, bias };
+}
+
+/** Projects rows onto the principal axes (whitened: each axis scaled to unit variance) and L2-normalises them (an embedding to search with). */
+export function applyPca(pca: Pca, x: Float32Array, normalize = true, whiten = false): Float32Array {
   const y = tf.tidy(() => {
     const n = x.length / pca.dim;
-    const z = tf.matMul(tf.tensor2d(x, [n, pca.dim]).sub(tf.tensor1d(pca.mean)), tf.tensor2d(pca.components, [pca.dim, pca.k]));
+    const axes = whiten ? tf.div(tf.tensor2d(pca.components, [pca.dim, pca.k]), tf.sqrt(tf.tensor1d(pca.variances))) : tf.tensor2d(pca.components, [pca.dim, pca.k]);
+    const z = tf.matMul(tf.tensor2d(x, [n, pca.dim]).sub(tf.tensor1d(pca.mean)), axes);
     return normalize ? z.div(z.norm('euclidean', 1, true).maximum(1e-12)) : z;
   });
   const out = Float32Array.from(y.dataSync()); // read outside tidy: tidy would walk a returned typed array

@@ -24,7 +24,8 @@ import { soupCheckpoints } from './soup';
 import type { DataSet } from '../data/dataset';
 import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
-import { createModel, initHeadWeights, type HeadConfig } from './model';
+import { createModel, type HeadConfig } from './model';
+import { headInitWeights } from './head-init';
 import { dataFeatures, trainingSets } from './prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './settings';
 
@@ -123,6 +124,9 @@ async function fromData(config: Config, opts: TrainCommandOptions, outDir: strin
   }
 }
 
+/** Settings a resumed run must share with the one it continues (the loop's schedule and both stages). */
+const RESUME_KEYS = ['seed', 'epochs', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'optimizer', 'schedule', 'accumSteps', 'clipNorm', 'ema', 'headInit', 'backboneEpochs', 'backboneBlocks', 'backboneLr', 'layerDecay', 'headLock'] as const satisfies readonly (keyof Config)[];
+
 /** Resolves config + flags into the loop's inputs and runs it. */
 export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResult> {
   await initBackend();
@@ -137,10 +141,13 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
     const runFile = path.join(outDir, 'run.json');
     if (opts.resume && fs.existsSync(runFile)) {
       // never continue a run on features of other data, another backbone or other settings
-      const prior = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { features?: { key?: string }; head?: unknown };
+      const prior = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { features?: { key?: string }; head?: unknown; config?: Partial<Config> };
       const now = (inputs.describe.features as { key?: string } | undefined)?.key;
       if (prior.features?.key !== now) throw new Error(`${runFile}: that run trained on other features (${prior.features?.key ?? 'unknown'}); now ${now ?? 'explicit caches'}: start a new --out instead of --resume`);
       if (JSON.stringify(prior.head) !== JSON.stringify(head)) throw new Error(`${runFile}: that run's head settings differ from the current config; start a new --out instead of --resume`);
+      // a resumed run replays the same schedule: other epochs, lr or stage settings would splice two runs into one
+      const changed = RESUME_KEYS.filter((k) => prior.config && JSON.stringify(prior.config[k]) !== JSON.stringify(config[k]));
+      if (changed.length > 0) throw new Error(`${runFile}: that run was trained with other settings (${changed.map((k) => `${k} ${JSON.stringify(prior.config![k])} -> ${JSON.stringify(config[k])}`).join(', ')}); --resume continues a run with its own settings: start a new --out to train with these`);
     }
     if (!opts.resume) writeJsonAtomic(runFile, { ...inputs.describe, config, head, train: cfg });
     return await headThenBackbone(config, opts, outDir, inputs, head, cfg);
@@ -151,7 +158,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
 
 /** The head stage on features, then (backboneEpochs > 0) the backbone stage on images. */
 async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDir: string, inputs: TrainInputs, head: HeadConfig, cfg: TrainConfig): Promise<TrainResult> {
-  const model = createModel(head, initHeadWeights(head, config.seed));
+  const model = createModel(head, await headInitWeights(config, head, inputs.sets.train));
   try {
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
@@ -175,12 +182,12 @@ async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDi
 export function register(program: Command): void {
   program
     .command('soup')
-    .description('model soup: average the weights of several checkpoints of one model (epochs of a run, or runs from the same start) into a new checkpoint that export, eval and embed take')
+    .description('model soup: average the weights of several checkpoints of one model (epochs of a run, or runs from the same start) into a new checkpoint that export, eval and embed take; checkpoints that all hold weight averages (ema) are souped from those')
     .argument('<checkpoints...>', 'checkpoint folders (ckpt-*, best) or train folders (their best)')
     .requiredOption('--out <dir>', 'the averaged checkpoint folder to write')
     .action((checkpoints: string[], o: { out: string }) => {
       const r = soupCheckpoints(checkpoints, o.out);
-      console.log(`soup of ${r.from.length} checkpoints (${r.tensors} tensors) -> ${r.dir}\n  ${r.from.join('\n  ')}\nexport it: guie export --checkpoint ${r.dir} --out <dir>`);
+      console.log(`soup of ${r.from.length} checkpoints (${r.tensors} tensors, ${r.averaged === 'ema' ? 'their weight averages (ema)' : 'their weights'}) -> ${r.dir}\n  ${r.from.join('\n  ')}\nexport it: guie export --checkpoint ${r.dir} --out <dir>`);
     });
   program
     .command('train')

@@ -1,6 +1,7 @@
 /**
- * Exponential moving average of the weights (timm's ModelEmaV2: avg = d·avg + (1-d)·w after every
- * optimizer step). Checkpoints carry the averages as "ema/<name>" so a resumed run continues them
+ * Exponential moving average of the weights (timm's ModelEmaV3 with warm-up: after optimizer update
+ * t (0-based), avg = d_t·avg + (1-d_t)·w with d_t = min(decay, (1+t)/(10+t)), so a short run's average
+ * is not stuck near the initial weights). Checkpoints carry the averages as "ema/<name>" so a resumed run continues them
  * exactly; validation and the `best` checkpoint see the averaged weights, swapped into the model's
  * variables for the duration and swapped back before training goes on.
  */
@@ -27,12 +28,18 @@ export class WeightEma {
     }
   }
 
-  /** avg = d·avg + (1-d)·w for the parameters just updated. */
-  update(trained: readonly Param[]): void {
+  /** The decay after update t (0-based): warm-up, then `decay`. */
+  decayAt(t: number): number {
+    return Math.min(this.decay, (1 + t) / (10 + t));
+  }
+
+  /** avg = d_t·avg + (1-d_t)·w for the parameters just updated by update t (0-based). */
+  update(trained: readonly Param[], t: number): void {
+    const d = this.decayAt(t);
     tf.tidy(() => {
       for (const p of trained) {
         const a = this.avg.get(p.name)!;
-        a.assign(tf.add(tf.mul(a, this.decay), tf.mul(p.variable, 1 - this.decay)));
+        a.assign(tf.add(tf.mul(a, d), tf.mul(p.variable, 1 - d)));
       }
     });
   }

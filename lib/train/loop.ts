@@ -217,6 +217,7 @@ export async function train(
     restoreWeights(model.params, resumed.tensors, resumed.dir);
     trimLog(metricsFile, pos.step);
     log(`resumed from ${resumed.dir}: step ${pos.step}, epoch ${pos.epoch}, batch ${pos.batchInEpoch}`);
+    if (pos.epoch >= totalEpochs) log(`${opts.outDir}: already finished all ${totalEpochs} epochs: nothing to train`);
   } else {
     fs.writeFileSync(metricsFile, '');
   }
@@ -312,7 +313,7 @@ export async function train(
         const { grads: clipped, norm } = cfg.clipNorm > 0 ? clipByGlobalNorm(avg, cfg.clipNorm) : { grads: avg, norm: NaN };
         const factor = st.schedule(pos.step - st.firstStep);
         st.optimizer.step(clipped, factor);
-        ema?.update(st.trainable);
+        ema?.update(st.trainable, pos.step);
         for (const g of new Set([...avg.values(), ...clipped.values()])) g.dispose();
         pos = { step: pos.step + 1, epoch, batchInEpoch: b + 1 };
 

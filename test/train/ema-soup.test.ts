@@ -1,6 +1,6 @@
 /**
  * Weight EMA in the loop and `guie soup`, on the real loop, real checkpoints and the real tfjs
- * backend: the averages follow avg = d·avg + (1-d)·w at every step, `best` holds them, a resumed
+ * backend: the averages follow avg = d_t·avg + (1-d_t)·w at every step (d_t warming up to d), `best` holds them, a resumed
  * run continues them bit for bit, and a soup is the exact mean of its checkpoints' weights.
  */
 import * as fs from 'fs';
@@ -52,8 +52,10 @@ test('weight EMA: every step checkpoint satisfies the recurrence; validation and
     const prev = get(steps[i - 1].tensors, `ema/${w}`);
     const now = get(steps[i].tensors, `ema/${w}`);
     const param = get(steps[i].tensors, `param/${w}`);
+    const t = steps[i].state.step - 1; // the update's 0-based count
+    const d = Math.min(D, (1 + t) / (10 + t)); // warm-up: 0.1, 0.18, ... then D
     let worst = 0;
-    for (let j = 0; j < now.length; j++) worst = Math.max(worst, Math.abs(now[j] - (D * prev[j] + (1 - D) * param[j])));
+    for (let j = 0; j < now.length; j++) worst = Math.max(worst, Math.abs(now[j] - (d * prev[j] + (1 - d) * param[j])));
     expect(worst).toBeLessThan(1e-6);
   }
   // the average really lags the weights (it is not a copy)
@@ -84,11 +86,12 @@ test('guie soup: the exact mean of the checkpoints, loadable as a checkpoint; ot
   const out = path.join(a, 'soup');
   const r = soupCheckpoints(picks, out);
   expect(r.from).toEqual(picks);
+  expect(r.averaged).toBe('ema'); // every step checkpoint of an ema run holds its averages: those are souped
   const soup = loadCheckpoint(out);
   const inputs = picks.map((d) => loadCheckpoint(d).tensors);
-  for (const k of ['param/head.proj.weight', 'param/head.proj.bias', 'param/head.margin.weight']) {
-    const v = get(soup.tensors, k);
-    const worst = Math.max(...Array.from(v, (x, j) => Math.abs(x - (get(inputs[0], k)[j] + get(inputs[1], k)[j] + get(inputs[2], k)[j]) / 3)));
+  for (const k of ['head.proj.weight', 'head.proj.bias', 'head.margin.weight']) {
+    const v = get(soup.tensors, `param/${k}`);
+    const worst = Math.max(...Array.from(v, (x, j) => Math.abs(x - (get(inputs[0], `ema/${k}`)[j] + get(inputs[1], `ema/${k}`)[j] + get(inputs[2], `ema/${k}`)[j]) / 3)));
     expect(worst).toBeLessThan(1e-7);
   }
   expect([...soup.tensors.keys()].every((k) => k.startsWith('param/'))).toBe(true); // no optimizer slots, no averages
@@ -99,6 +102,11 @@ test('guie soup: the exact mean of the checkpoints, loadable as a checkpoint; ot
   const model = createModel({ ...HEAD, embeddingDim: 8 }, initHeadWeights({ ...HEAD, embeddingDim: 8 }, 1));
   await train(model, { train: dataset(0, 12), val: null }, { ...cfg(1), ema: 0 }, { outDir: other, log: () => undefined, model: { backbone: 'x', preprocess: { imageSize: 1, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' }, head: { ...HEAD, embeddingDim: 8 }, data: { input: '', fingerprint: '', split: 'classes' }, featureKey: '' } });
   model.dispose();
+  const plain = listCheckpoints(path.join(other, 'checkpoints'));
+  const p = soupCheckpoints([plain[0], path.join(other, 'checkpoints', 'best')], path.join(other, 'soup'));
+  expect(p.averaged).toBe('weights'); // trained without ema
+  const [x, y, z] = [plain[0], path.join(other, 'checkpoints', 'best'), p.dir].map((d) => get(loadCheckpoint(d).tensors, 'param/head.proj.weight'));
+  expect(Math.max(...Array.from(z, (v, j) => Math.abs(v - (x[j] + y[j]) / 2)))).toBeLessThan(1e-7);
   expect(() => soupCheckpoints([picks[0], path.join(other, 'checkpoints', 'best')], path.join(a, 'soup2'))).toThrow(/soup: .* is another model \(backbone x/);
   expect(() => soupCheckpoints([picks[0]], path.join(a, 'soup3'))).toThrow(/at least two checkpoints/);
   expect(() => soupCheckpoints([picks[0], picks[1]], picks[0])).toThrow(/is one of the inputs/);
