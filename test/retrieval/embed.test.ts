@@ -103,6 +103,10 @@ test('a resume with another model or a changed source is refused', async () => {
     override readonly name = 'other-model';
   }
   await expect(embedToDir(folderSource(imgDir), new Other(), out, { progress: 'silent' })).rejects.toThrow(/colour-histogram-4.*other-model/);
+  // same embedder class (one engine name) but other model bytes: the model id decides, even for a finished run
+  const done = path.join(root, 'finished');
+  await embedToDir(folderSource(imgDir), new ColourHistogramEmbedder(), done, { progress: 'silent', modelId: 'onnxruntime:aaaa' });
+  await expect(embedToDir(folderSource(imgDir), new ColourHistogramEmbedder(), done, { progress: 'silent', modelId: 'onnxruntime:bbbb' })).rejects.toThrow(/holds a run of model "onnxruntime:aaaa".*this run is "onnxruntime:bbbb".*--restart overwrites it/);
   fs.renameSync(path.join(imgDir, 'class0', 'img00.png'), path.join(imgDir, 'class0', 'img00b.png'));
   try {
     await expect(embedToDir(folderSource(imgDir), new ColourHistogramEmbedder(), out, { batchSize: 5, progress: 'silent' })).rejects.toThrow(/source changed/);

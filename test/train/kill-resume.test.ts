@@ -95,4 +95,12 @@ test('train refuses to overwrite a run without --resume', () => {
   const r = spawnSync('node', ['-e', CLI, ...args, '--out', path.join(tmp, 'full-wasm')], { cwd: ROOT, env: { ...process.env, GUIE_BACKEND: 'wasm' }, encoding: 'utf8' });
   expect(r.status).toBe(1);
   expect(r.stderr).toMatch(/already holds checkpoints: pass --resume/);
+  // --resume with another schedule would splice two runs: refused, naming what changed
+  const more = spawnSync('node', ['-e', CLI, ...args, '--out', path.join(tmp, 'full-wasm'), '--resume', '--epochs', '6'], { cwd: ROOT, env: { ...process.env, GUIE_BACKEND: 'wasm' }, encoding: 'utf8' });
+  expect(more.status).toBe(1);
+  expect(more.stderr).toMatch(/that run was trained with other settings \(epochs 4 -> 6\); --resume continues a run with its own settings/);
+  // the same settings on a finished run: nothing to train, and it says so
+  const again = spawnSync('node', ['-e', CLI, ...args, '--out', path.join(tmp, 'full-wasm'), '--resume'], { cwd: ROOT, env: { ...process.env, GUIE_BACKEND: 'wasm' }, encoding: 'utf8' });
+  expect(again.status).toBe(0);
+  expect(again.stderr + again.stdout).toMatch(/already finished all 4 epochs: nothing to train/);
 });
