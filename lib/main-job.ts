@@ -219,7 +219,8 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     head,
     train: trainCfg,
   });
-  const model: TrainModel = createModel(head, await headInitWeights(config, head, sets.train));
+  const init = await headInitWeights(config, head, sets.train);
+  const model: TrainModel = createModel(head, init.weights);
   try {
     const untrained = toEmbeddingHead(model);
     const untrainedScore = await score(data, split, embedRows(untrained, queryFeats, dim), embedRows(untrained, indexFeats, dim), config.embeddingDim);
@@ -243,10 +244,11 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
         return { reused: false, best: res.best?.metric ?? null };
       },
       (r) =>
-        `${head.margin} head on ${sets.train.size} cached features of ${head.numClasses} classes, ${config.epochs} epochs; ` +
+        `${head.margin} head${config.headInit === 'whitening' && !init.note ? ' from the whitened PCA' : ''} on ${sets.train.size} cached features of ${head.numClasses} classes, ${config.epochs} epochs; ` +
         (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
         (r.reused ? ' (reused finished run)' : '') +
-        (fitted.note ? `; ${fitted.note}` : ''),
+        (fitted.note ? `; ${fitted.note}` : '') +
+        (init.note ? `; ${init.note}` : ''),
     );
     const trained = toEmbeddingHead(model);
     const headOnly = await score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim);

@@ -42,6 +42,9 @@ test('every stage runs and reports; the trained head beats PCA-64 of the raw bac
   expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.pca64 + 0.02);
   expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.untrainedHead);
   expect(first.mP5.headOnly).toBeGreaterThan(first.mP5.pca64);
+  // the head starts as the whitened PCA (headInit "whitening"): untrained it scores exactly that baseline, trained it beats it
+  expect(first.mP5.untrainedHead).toBeCloseTo(first.mP5.whitened, 6);
+  expect(first.mP5.trainedHead).toBeGreaterThan(first.mP5.whitened);
   expect(first.stages.find((s) => s.stage === 'train backbone')!.result).toMatch(/^mobilenet_v2_140: last 2 blocks \(8 tensors\) on cached 7x7x224 activations, head locked, 3 epochs at backbone lr 0\.001/);
   expect(fs.existsSync(first.report!)).toBe(true);
   expect(fs.readFileSync(first.report!, 'utf8')).not.toMatch(/https?:\/\/(?!www\.w3\.org)/); // offline report

@@ -158,7 +158,9 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
 
 /** The head stage on features, then (backboneEpochs > 0) the backbone stage on images. */
 async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDir: string, inputs: TrainInputs, head: HeadConfig, cfg: TrainConfig): Promise<TrainResult> {
-  const model = createModel(head, await headInitWeights(config, head, inputs.sets.train));
+  const init = await headInitWeights(config, head, inputs.sets.train);
+  if (init.note) console.log(init.note);
+  const model = createModel(head, init.weights);
   try {
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);

@@ -46,12 +46,18 @@ export function whiteningHeadWeights(cfg: HeadConfig, features: Float32Array, la
   return { projWeight, projBias: bias, marginWeight };
 }
 
-/** The head's starting weights as the config says, from the training rows (cached features) when it needs them. */
-export async function headInitWeights(config: Pick<Config, 'headInit' | 'seed'>, cfg: HeadConfig, train: Dataset): Promise<HeadWeights> {
-  if (config.headInit === 'random') return initHeadWeights(cfg, config.seed);
+/**
+ * The head's starting weights as the config says, from the training rows (cached features) when it needs them;
+ * `note` says when the whitening could not be had (fewer training rows than outputs) and the start is random.
+ */
+export async function headInitWeights(config: Pick<Config, 'headInit' | 'seed'>, cfg: HeadConfig, train: Dataset): Promise<{ weights: HeadWeights; note: string | null }> {
+  if (config.headInit === 'random') return { weights: initHeadWeights(cfg, config.seed), note: null };
+  if (train.size - 1 < cfg.embeddingDim) {
+    return { weights: initHeadWeights(cfg, config.seed), note: `headInit "whitening" needs more training rows than the ${cfg.embeddingDim} outputs (${train.size} here): the head starts random` };
+  }
   const x = await train.rows(Int32Array.from({ length: train.size }, (_, i) => i));
   const features = x.dataSync() as Float32Array;
   x.dispose();
   if (features.length !== train.size * cfg.inputDim) throw new Error(`headInit "whitening": the training rows are not ${cfg.inputDim}-d features (images? whitening starts from cached features)`);
-  return whiteningHeadWeights(cfg, features, train.labels, config.seed);
+  return { weights: whiteningHeadWeights(cfg, features, train.labels, config.seed), note: null };
 }
