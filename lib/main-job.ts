@@ -25,6 +25,7 @@ import type { CheckpointModel } from './train/checkpoint';
 import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
 import { createModel, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
 import { headInitWeights } from './train/head-init';
+import type { FeatureCache } from './train/feature-cache';
 import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './train/settings';
 import { ExactIndex } from './retrieval/exact-index';
@@ -74,6 +75,33 @@ export interface MainJobResult {
   evalDirs: { queries: string; index: string };
   /** The split kind used (config split). */
   split: string;
+  /** Per domain of the held-out queries: the shipped model beside the training-free baselines. */
+  domains: DomainScores[];
+  /** Leave-one-domain-out (data of >= 2 domains): for each domain D, a head trained without D, scored on D. */
+  leaveOut: LeaveOutScores[] | null;
+}
+
+export interface DomainScores {
+  domain: string;
+  queries: number;
+  model: number;
+  whitened: number;
+  whitenedGallery: number;
+  raw: number;
+  pca: number;
+}
+
+export interface LeaveOutScores {
+  domain: string;
+  queries: number;
+  /** Training rows left after dropping the domain. */
+  trainRows: number;
+  /** A head trained without the domain (same settings, head stage only). */
+  trained: number;
+  /** Whitened PCA fitted on the same training rows (without the domain). */
+  whitened: number;
+  whitenedGallery: number;
+  raw: number;
 }
 
 /** Below this many held-out queries an mP@5 difference says little (standard error ~0.5/sqrt(n)). */
@@ -199,7 +227,7 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       const galleryDim = Math.min(pcaDim, split.index.length - 1);
       const onGallery = fitPca(indexFeats, dim, galleryDim, { seed: config.seed });
       const whitenedGallery = await score(data, split, applyPca(onGallery, queryFeats, true, true), applyPca(onGallery, indexFeats, true, true), galleryDim);
-      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5, whitened: whitened.overall.mP5, whitenedGallery: whitenedGallery.overall.mP5 };
+      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5, whitened: whitened.overall.mP5, whitenedGallery: whitenedGallery.overall.mP5, reports: { raw, pca64, whitened, whitenedGallery } };
     },
     (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)}, whitened PCA-${pcaDim} ${b.whitened.toFixed(4)} (fitted on the training rows); whitened on the gallery ${b.whitenedGallery.toFixed(4)} (transductive reference)`,
   );
@@ -264,6 +292,28 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
         (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries, split.kind)}` : ''),
     );
 
+    const domainOf = (m: MetricsReport, d: string) => m.byDomain[d]?.mP5 ?? NaN;
+    const domains: DomainScores[] = Object.entries(evaluation.byDomain).map(([d, m]) => ({
+      domain: d,
+      queries: m.queries,
+      model: m.mP5,
+      whitened: domainOf(baseline.reports.whitened, d),
+      whitenedGallery: domainOf(baseline.reports.whitenedGallery, d),
+      raw: domainOf(baseline.reports.raw, d),
+      pca: domainOf(baseline.reports.pca64, d),
+    }));
+    const trainDomains = new Set(split.train.map((r) => data.rows[r].source));
+    const leaveOut =
+      trainDomains.size >= 2
+        ? await stage(
+            'leave domain out',
+            () => leaveDomainOut({ config, data, split, cache, head, trainCfg, pcaDim, gallery: baseline.reports, outDir: path.join(trainDir, 'leave-out') }),
+            (rows) =>
+              rows.map((r) => `${r.domain}: trained without it ${r.trained.toFixed(4)} vs whitened ${r.whitened.toFixed(4)} (on the gallery ${r.whitenedGallery.toFixed(4)}, raw ${r.raw.toFixed(4)}; ${r.queries} queries)`).join('; ') +
+              (rows.some((r) => r.trained < r.whitened) ? `; warning: the trained head loses to the training-free whitening on ${rows.filter((r) => r.trained < r.whitened).map((r) => r.domain).join(', ')}` : ''),
+          )
+        : null;
+
     const exportDir = path.join(outDir, 'export');
     const exported = await stage(
       'export',
@@ -296,10 +346,55 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       outDir,
       evalDirs,
       split: split.kind,
+      domains,
+      leaveOut,
     };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Leave-one-domain-out on cached features: for every domain D of the training rows that also has held-out
+ * queries, a head (same settings, head stage only) trained on the other domains' rows and the whitened PCA
+ * fitted on those same rows, both scored on D's queries against the whole index: universality measured on
+ * domains the model never saw.
+ */
+async function leaveDomainOut(a: { config: Config; data: DataSet; split: DataSplit; cache: FeatureCache; head: HeadConfig; trainCfg: TrainConfig; pcaDim: number; gallery: { raw: MetricsReport; whitenedGallery: MetricsReport }; outDir: string }): Promise<LeaveOutScores[]> {
+  const { data, split, cache } = a;
+  const dim = cache.dim;
+  const queryFeats = gatherRows(cache, split.query);
+  const indexFeats = gatherRows(cache, split.index);
+  const out: LeaveOutScores[] = [];
+  const domains = [...new Set(split.train.map((r) => data.rows[r].source))].sort();
+  for (const d of domains) {
+    const queries = a.gallery.raw.byDomain[d]?.queries ?? 0;
+    if (queries === 0) continue;
+    const keep = (r: number) => data.rows[r].source !== d;
+    const without: DataSplit = { ...split, train: split.train.filter(keep), val: split.val.filter(keep) };
+    if (new Set(without.train.map((r) => data.rows[r].label)).size < 2) continue;
+    const sets = trainingSets(data, without, cache);
+    const head = { ...a.head, numClasses: sets.numClasses };
+    const init = await headInitWeights(a.config, head, sets.train);
+    const model = createModel(head, init.weights);
+    try {
+      const dir = path.join(a.outDir, safeName(d));
+      fs.rmSync(dir, { recursive: true, force: true });
+      const cfg = fitBatch(a.trainCfg, sets.train.size).cfg;
+      await train(model, sets, cfg, { outDir: dir, log: () => undefined });
+      loadWeightsInto(model, path.join(checkpointsDir(dir), 'best'));
+      const h = toEmbeddingHead(model);
+      const trained = await score(data, split, embedRows(h, queryFeats, dim), embedRows(h, indexFeats, dim), a.config.embeddingDim);
+      h.dispose();
+      const k = Math.min(a.pcaDim, without.train.length - 1);
+      const pca = fitPca(gatherRows(cache, without.train), dim, k, { seed: a.config.seed });
+      const whitened = await score(data, split, applyPca(pca, queryFeats, true, true), applyPca(pca, indexFeats, true, true), k);
+      out.push({ domain: d, queries, trainRows: without.train.length, trained: trained.byDomain[d].mP5, whitened: whitened.byDomain[d].mP5, whitenedGallery: a.gallery.whitenedGallery.byDomain[d].mP5, raw: a.gallery.raw.byDomain[d].mP5 });
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
 }
 
 /** The backbone stage after the head (backboneEpochs > 0): its best checkpoint and the held-out embeddings it gives. */
@@ -347,7 +442,13 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
   const verdict = res.stages.some((s) => s.stage === 'train backbone') ? backboneVerdict(res.mP5.trainedHead, res.mP5.headOnly, q) : null;
   if (verdict) console.log(`warning: ${verdict}`);
   if (q < FEW_QUERIES) console.log(`warning: ${fewQueries(q, res.split)}`);
-  for (const [d, m] of Object.entries(res.metrics.byDomain)) console.log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries} queries)`);
+  console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  model   whitened  on gallery  PCA     raw`);
+  for (const r of res.domains) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${[r.model, r.whitened, r.whitenedGallery, r.pca, r.raw].map((v) => v.toFixed(4)).join('  ')}`);
+  if (res.leaveOut) {
+    console.log(`leave-one-domain-out (a head trained without the domain, scored on it):`);
+    console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  trained whitened  on gallery  raw`);
+    for (const r of res.leaveOut) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${[r.trained, r.whitened, r.whitenedGallery, r.raw].map((v) => v.toFixed(4)).join('  ')}${r.trained < r.whitened ? '  <- loses to whitening' : ''}`);
+  } else console.log('leave-one-domain-out: the training data has one domain (needs >= 2)');
   console.log(`submission: ${res.submission}`);
   if (res.report) console.log(`report:     ${res.report}`);
   console.log(`evaluate again: guie eval --model ${path.join(res.outDir, 'export', 'model.onnx')} --queries ${res.evalDirs.queries} --index ${res.evalDirs.index}`);

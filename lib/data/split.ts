@@ -90,6 +90,23 @@ function solutionOf(rows: readonly RecordRow[], query: readonly number[], index:
   return sol;
 }
 
+/**
+ * The classes held out for evaluation: a seeded draw of `n`; with several sources (domains) the draw is
+ * stratified, validFraction of each source's classes (at least 1), so every domain is scored.
+ */
+function heldOutClasses(rows: readonly RecordRow[], classes: Map<number, number[]>, n: number, fraction: number, seed: number): Set<number> {
+  const names = [...classes.keys()];
+  const sourceOf = (label: number) => rows[classes.get(label)![0]].source;
+  const sources = [...new Set(names.map(sourceOf))].sort();
+  if (sources.length < 2) return new Set(shuffled(names, mixSeed(seed, 0xc1a)).slice(0, n));
+  return new Set(
+    sources.flatMap((src, k) => {
+      const own = names.filter((l) => sourceOf(l) === src);
+      return shuffled(own, mixSeed(seed, 0xc1a, k)).slice(0, Math.max(1, Math.round(own.length * fraction)));
+    }),
+  );
+}
+
 /** A share of the training classes for per-epoch validation, when at least 2 can be spared and 2 remain. */
 function carveValidation(rows: readonly RecordRow[], train: number[], fraction: number, seed: number): { train: number[]; val: number[] } {
   const classes = [...byClass(rows, train).keys()];
@@ -138,7 +155,7 @@ export function splitDataSet(ds: DataSet, o: SplitOptions): DataSplit {
     if (names.length - nHeld < 2) {
       throw new SplitError(ds.input, `${names.length} classes are too few for split "classes" (it holds out ${nHeld} whole classes and trains on at least 2): add classes, or set split to "images" (--split images) to hold out images within each class`);
     }
-    const held = new Set(shuffled(names, mixSeed(o.seed, 0xc1a)).slice(0, nHeld));
+    const held = heldOutClasses(rows, classes, nHeld, o.validFraction, o.seed);
     train = all.filter((i) => !held.has(rows[i].label));
     ({ query, index } = queriesAndIndex(rows, all.filter((i) => held.has(rows[i].label)), o.seed));
   } else if (o.kind === 'images') {

@@ -63,3 +63,16 @@ test('impossible splits name the data and what to change', () => {
   expect(() => splitDataSet(dataSet(6, 4), opts({ validFraction: 0 }))).toThrow(/validFraction is 0: nothing is held out/);
   expect(() => splitDataSet({ ...dataSet(2, 2), rows: [] }, opts())).toThrow(/no images/);
 });
+
+test('split by class over several sources (domains): validFraction of each source\'s classes is held out, so every domain is scored', () => {
+  const ds = dataSet(30, 4);
+  // 3 domains of 10, 10 and 10 classes; an unstratified 20% draw of 30 can miss a domain entirely
+  const multi: DataSet = { ...ds, rows: ds.rows.map((r) => ({ ...r, source: ['north', 'south', 'west'][Math.floor(r.label / 10)] })) };
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const s = splitDataSet(multi, opts({ validFraction: 0.2, seed }));
+    const heldBySource = new Map<string, Set<number>>();
+    for (const r of [...s.query, ...s.index]) heldBySource.set(multi.rows[r].source, (heldBySource.get(multi.rows[r].source) ?? new Set()).add(multi.rows[r].label));
+    expect([...heldBySource.keys()].sort()).toEqual(['north', 'south', 'west']);
+    for (const set of heldBySource.values()) expect(set.size).toBe(2); // 20% of each source's 10 classes
+  }
+});
