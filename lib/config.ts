@@ -46,6 +46,8 @@ export interface Config {
   layerDecay: number;
   /** Decay of an exponential moving average of the weights (0 = off); validation, `best` and export use the average. */
   ema: number;
+  /** L2-SP: weight of ½‖w − w0‖² pulling each stage's trained weights toward where the stage began (0 = off). */
+  anchor: number;
   /** Backbone stage: freeze the head and tune only the backbone ("head-locking", 1st place); false = head at its own lr too. */
   headLock: boolean;
   /** How held-out evaluation data is chosen: whole classes, images within classes, or record files. */
@@ -99,6 +101,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   backboneBlocks: 2,
   layerDecay: 0.8,
   ema: 0,
+  anchor: 0,
   headLock: true,
   split: 'classes',
   validFraction: 0.1,
@@ -147,6 +150,7 @@ const SCHEMA: Record<ScalarKey, Check> = {
   backboneEpochs: { kind: 'integer', min: 0, doc: 'backbone stage epochs after the head (CLIP ViTs on augmented images, packaged CNNs on their last backboneBlocks; lr backboneLr); 0 = head only' },
   backboneBlocks: { kind: 'integer', min: 1, doc: 'packaged CNNs: last blocks tuned in the backbone stage, 1-4 (mobilenet_v2_140) or 1-2 (inception_v3_mixed5); the activations feeding them are cached once' },
   ema: { kind: 'number', min: 0, max: 0.9999, doc: 'weight EMA decay per optimizer step, warmed up as min(ema, (1+t)/(10+t)) (0 = off); validation, best checkpoint, export and soup use the average' },
+  anchor: { kind: 'number', min: 0, doc: 'L2-SP: weight of 1/2 |w - w0|^2 toward the weights each stage began from (the whitening head, the pretrained blocks); 0 = off' },
   layerDecay: { kind: 'number', min: 0, exclusiveMin: true, max: 1, doc: 'ViT layer-wise lr decay per block toward the stem in the backbone stage (1 = off)' },
   headLock: { kind: 'boolean', doc: 'backbone stage: head frozen, only the backbone tuned (head-locking); false = the head trains too, at the head lr "lr"' },
   split: { kind: 'string', values: ['classes', 'images', 'files'], doc: 'held-out evaluation: whole classes, images within each class, or record files (reference notebook)' },

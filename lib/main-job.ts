@@ -403,7 +403,7 @@ async function backboneStep(a: { config: Config; data: DataSet; split: DataSplit
   const rows = [...a.split.query, ...a.split.index];
   const c = a.config;
   // a finished stage is reused for the same head run and stage settings (resume of a finished run trains nothing)
-  const key = JSON.stringify({ head: a.headKey, stage: [c.backboneEpochs, c.backboneBlocks, c.backboneLr, c.headLock, c.layerDecay, c.ema] });
+  const key = JSON.stringify({ head: a.headKey, stage: [c.backboneEpochs, c.backboneBlocks, c.backboneLr, c.headLock, c.layerDecay, c.ema, c.anchor] });
   const doneFile = path.join(dir, 'done.json');
   const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === key;
   if (!reuse) fs.rmSync(dir, { recursive: true, force: true });

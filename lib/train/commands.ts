@@ -125,7 +125,7 @@ async function fromData(config: Config, opts: TrainCommandOptions, outDir: strin
 }
 
 /** Settings a resumed run must share with the one it continues (the loop's schedule and both stages). */
-const RESUME_KEYS = ['seed', 'epochs', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'optimizer', 'schedule', 'accumSteps', 'clipNorm', 'ema', 'headInit', 'backboneEpochs', 'backboneBlocks', 'backboneLr', 'layerDecay', 'headLock'] as const satisfies readonly (keyof Config)[];
+const RESUME_KEYS = ['seed', 'epochs', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'optimizer', 'schedule', 'accumSteps', 'clipNorm', 'ema', 'anchor', 'headInit', 'backboneEpochs', 'backboneBlocks', 'backboneLr', 'layerDecay', 'headLock'] as const satisfies readonly (keyof Config)[];
 
 /** Resolves config + flags into the loop's inputs and runs it. */
 export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResult> {

@@ -64,6 +64,8 @@ export interface TrainConfig {
   keepLast: number;
   /** Weight EMA decay per optimizer step; 0 or absent = off. */
   ema?: number;
+  /** L2-SP: adds anchor/2 · ||w - w0||^2 over the stage's trained weights, w0 = their values when the stage began; 0 or absent = off. */
+  anchor?: number;
   progressMode?: 'bar' | 'lines' | 'silent';
 }
 
@@ -135,11 +137,16 @@ interface StageRuntime {
   optimizer: Optimizer;
   trainable: Param[];
   schedule: (step: number) => number;
+  /** L2-SP reference weights w0 by parameter name (checkpointed as "anchor/<name>"); null when anchoring is off. */
+  anchors: Map<string, tf.Tensor> | null;
 }
 
+const ANCHOR_PREFIX = 'anchor/';
+
 /** Weights, optimizer slots and weight averages as named float32 arrays ("param/<name>", "<slot>/<name>", "ema/<name>"). */
-function snapshot(params: readonly Param[], opt: Optimizer | null, ema: WeightEma | null): Map<string, NamedArray> {
+function snapshot(params: readonly Param[], opt: Optimizer | null, ema: WeightEma | null, anchors: ReadonlyMap<string, tf.Tensor> | null): Map<string, NamedArray> {
   const out = new Map<string, NamedArray>(ema?.entries() ?? []);
+  for (const [name, t] of anchors ?? []) out.set(ANCHOR_PREFIX + name, { shape: t.shape, values: t.dataSync() as Float32Array });
   for (const p of params) out.set(`param/${p.name}`, { shape: p.variable.shape, values: p.variable.dataSync() as Float32Array });
   if (opt) {
     const st = opt.getState();
@@ -164,7 +171,7 @@ function optimizerStateFrom(tensors: ReadonlyMap<string, NamedArray>, kind: stri
   const slots: Record<string, Record<string, Float32Array>> = {};
   for (const [key, t] of tensors) {
     const [slot, ...rest] = key.split('/');
-    if (slot === 'param' || key.startsWith(EMA_PREFIX)) continue;
+    if (slot === 'param' || key.startsWith(EMA_PREFIX) || key.startsWith(ANCHOR_PREFIX)) continue;
     (slots[slot] ??= {})[rest.join('/')] = t.values;
   }
   return { kind: kind as OptimizerConfig['kind'], step, slots };
@@ -241,7 +248,7 @@ export async function train(
       layerwise: cfg.layerDecay !== 1 ? { numLayers: cfg.numLayers, decay: cfg.layerDecay, match: /^backbone\./ } : undefined,
     });
     const schedule = makeSchedule({ ...cfg.schedule, totalSteps: Math.max(1, stageCfg.epochs * stepsPerEpoch) });
-    return { index, cfg: stageCfg, firstEpoch, firstStep: firstEpoch * stepsPerEpoch, stepsPerEpoch, optimizer: makeOptimizer(groups, cfg.optimizer), trainable, schedule };
+    return { index, cfg: stageCfg, firstEpoch, firstStep: firstEpoch * stepsPerEpoch, stepsPerEpoch, optimizer: makeOptimizer(groups, cfg.optimizer), trainable, schedule, anchors: null };
   };
   const stageOfEpoch = (e: number) => {
     let acc = 0;
@@ -263,7 +270,7 @@ export async function train(
       best,
       extra: { stage: stage!.index, ...(opts.model ? { model: opts.model } : {}), ...extra },
     };
-    return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer, ema));
+    return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer, ema, stage!.anchors));
   };
 
   try {
@@ -271,9 +278,18 @@ export async function train(
       const si = stageOfEpoch(epoch);
       if (!stage || stage.index !== si) {
         stage?.optimizer.dispose();
+        if (stage?.anchors) tf.dispose([...stage.anchors.values()]);
         stage = makeStage(si);
         // optimizer slots come back only when the checkpoint was taken in this same stage
         if (resumed && resumed.state.extra.stage === si) stage.optimizer.setState(optimizerStateFrom(resumed.tensors, resumed.state.optimizer.kind, resumed.state.optimizer.step));
+        // L2-SP's w0: the weights this stage began from (back from the checkpoint when resuming inside it)
+        if (cfg.anchor) {
+          const from = resumed && resumed.state.extra.stage === si ? resumed.tensors : null;
+          stage.anchors = new Map(stage.trainable.map((p) => {
+            const saved = from?.get(ANCHOR_PREFIX + p.name);
+            return [p.name, saved ? tf.tensor(saved.values, p.variable.shape, 'float32') : p.variable.clone()];
+          }));
+        }
         resumed = null;
         log(`stage "${stage.cfg.name}": ${stage.trainable.length} trainable tensors, epochs ${stage.firstEpoch + 1}-${stage.firstEpoch + stage.cfg.epochs}`);
       }
@@ -290,7 +306,13 @@ export async function train(
         const idx = perm.subarray(b * cfg.batchSize, (b + 1) * cfg.batchSize);
         const x = await trainSet.rows(idx, { epoch });
         const labels = tf.tensor1d(Int32Array.from(idx, (i) => trainSet.labels[i]), 'int32');
-        const { value, grads } = tf.variableGrads(() => model.loss(x, labels, rng), trainVars);
+        const anchors = st.anchors;
+        const { value, grads } = tf.variableGrads(() => {
+          const l = model.loss(x, labels, rng);
+          if (!anchors) return l;
+          const drift = tf.addN(st.trainable.map((p) => tf.sum(tf.square(tf.sub(p.variable, anchors.get(p.name)!)))));
+          return tf.add(l, tf.mul(drift, cfg.anchor! / 2)) as tf.Scalar;
+        }, trainVars);
         x.dispose();
         labels.dispose();
         const loss = value.dataSync()[0];
@@ -372,6 +394,7 @@ export async function train(
   } finally {
     bar.stop();
     stage?.optimizer.dispose();
+    if (stage?.anchors) tf.dispose([...stage.anchors.values()]);
     ema?.dispose();
   }
   return { epochs, best, lastCheckpoint, resumedFrom };

@@ -24,6 +24,7 @@ export function trainConfigFrom(config: Config): TrainConfig {
     checkpointEvery: config.checkpointEvery,
     keepLast: config.keepLast,
     ema: config.ema,
+    anchor: config.anchor,
   };
 }
 

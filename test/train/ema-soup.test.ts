@@ -1,5 +1,5 @@
 /**
- * Weight EMA in the loop and `guie soup`, on the real loop, real checkpoints and the real tfjs
+ * Weight EMA and L2-SP anchoring in the loop, and `guie soup`, on the real loop, real checkpoints and the real tfjs
  * backend: the averages follow avg = d_t·avg + (1-d_t)·w at every step (d_t warming up to d), `best` holds them, a resumed
  * run continues them bit for bit, and a soup is the exact mean of its checkpoints' weights.
  */
@@ -28,10 +28,10 @@ const cfg = (epochs: number): TrainConfig => ({ ...DEFAULT_TRAIN_CONFIG, seed: 3
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'guie-ema-'));
 const get = (t: ReadonlyMap<string, NamedArray>, k: string) => t.get(k)!.values;
 
-async function run(out: string, epochs: number, resume = false): Promise<void> {
+async function run(out: string, epochs: number, resume = false, extra: Partial<TrainConfig> = {}): Promise<void> {
   const model = createModel(HEAD, initHeadWeights(HEAD, 1));
   try {
-    await train(model, { train: dataset(0, 12), val: dataset(1, 4) }, cfg(epochs), { outDir: out, resume, log: () => undefined });
+    await train(model, { train: dataset(0, 12), val: dataset(1, 4) }, { ...cfg(epochs), ...extra }, { outDir: out, resume, log: () => undefined });
   } finally {
     model.dispose();
   }
@@ -112,4 +112,31 @@ test('guie soup: the exact mean of the checkpoints, loadable as a checkpoint; ot
   expect(() => soupCheckpoints([picks[0], picks[1]], picks[0])).toThrow(/is one of the inputs/);
   fs.rmSync(a, { recursive: true, force: true });
   fs.rmSync(other, { recursive: true, force: true });
+}, 120_000);
+
+test('L2-SP anchoring: w0 is the stage start (checkpointed), the weights drift less the stronger the anchor, resume is exact', async () => {
+  const drift = async (anchor: number): Promise<number> => {
+    const out = tmp();
+    await run(out, 2, false, { ema: 0, anchor });
+    const last = loadCheckpoint(listCheckpoints(path.join(out, 'checkpoints'))[0]).tensors;
+    const w0 = initHeadWeights(HEAD, 1).projWeight;
+    if (anchor > 0) expect(Array.from(get(last, 'anchor/head.proj.weight'))).toEqual(Array.from(w0)); // w0 = the weights the stage began with
+    else expect(last.has('anchor/head.proj.weight')).toBe(false);
+    const w = get(last, 'param/head.proj.weight');
+    fs.rmSync(out, { recursive: true, force: true });
+    return Math.sqrt(w.reduce((a, v, j) => a + (v - w0[j]) ** 2, 0));
+  };
+  const [free, mild, strong] = [await drift(0), await drift(1), await drift(100)];
+  expect(mild).toBeLessThan(free);
+  expect(strong).toBeLessThan(mild * 0.5);
+  // 1 epoch, then resumed to 2 with the anchor: bit-identical to the uninterrupted run
+  const a = tmp();
+  const b = tmp();
+  await run(a, 2, false, { ema: 0, anchor: 1 });
+  await run(b, 1, false, { ema: 0, anchor: 1 });
+  await run(b, 2, true, { ema: 0, anchor: 1 });
+  const [ea, eb] = [a, b].map((d) => loadCheckpoint(listCheckpoints(path.join(d, 'checkpoints'))[0]).tensors);
+  expect(Buffer.from(get(eb, 'param/head.proj.weight').buffer).equals(Buffer.from(get(ea, 'param/head.proj.weight').buffer))).toBe(true);
+  fs.rmSync(a, { recursive: true, force: true });
+  fs.rmSync(b, { recursive: true, force: true });
 }, 120_000);
