@@ -64,3 +64,16 @@ export function metricsBarFigure(report: MetricsReport, by: 'byDomain' | 'byUsag
     layout: { title: { text: by === 'byDomain' ? 'retrieval by domain' : 'retrieval by leaderboard split' }, barmode: 'group', yaxis: { range: [0, 1] } },
   };
 }
+
+/** mP@5 per domain of several models side by side (a trained model beside its training-free baselines). */
+export function domainComparisonFigure(reports: Record<string, MetricsReport>, title = 'mP@5 by domain: trained vs training-free'): PlotlyFigure {
+  const domains = [...new Set(Object.values(reports).flatMap((r) => Object.keys(r.byDomain)))].sort();
+  const groups = ['overall', ...domains];
+  return {
+    data: Object.entries(reports).map(([name, r]) => {
+      const y = groups.map((g) => (g === 'overall' ? r.overall.mP5 : (r.byDomain[g]?.mP5 ?? 0)));
+      return { type: 'bar', name, x: groups, y, text: y.map((v) => v.toFixed(3)), textposition: 'auto' };
+    }),
+    layout: { title: { text: title }, barmode: 'group', yaxis: { range: [0, 1], title: { text: 'mP@5' } } },
+  };
+}
