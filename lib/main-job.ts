@@ -37,6 +37,7 @@ import { buildExportGraph, exportModel, formatExportResult } from './export/expo
 import { formatVerifyReport, verifySubmission } from './export/verify';
 import { jigCommand } from './jig/commands';
 import { writeFileAtomic, writeJsonAtomic } from './util/atomic';
+import { lockFolder } from './util/lock';
 import { PROJECT_ROOT } from './util/paths';
 
 export interface MainJobOptions {
@@ -177,9 +178,17 @@ async function writeEvalFolders(data: DataSet, split: DataSplit, outDir: string)
 
 export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const config = opts.config;
-  const log = opts.log ?? ((l: string) => console.log(l));
   const outDir = path.resolve(opts.outDir ?? path.join(config.paths.outputs, 'run'));
-  fs.mkdirSync(outDir, { recursive: true });
+  const release = lockFolder(outDir, 'guie run', opts.log);
+  try {
+    return await runInLockedFolder(opts, config, outDir);
+  } finally {
+    release();
+  }
+}
+
+async function runInLockedFolder(opts: MainJobOptions, config: Config, outDir: string): Promise<MainJobResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
   const stages: StageRecord[] = [];
   const stage: Stage = async (name, fn, summary) => {
     log(`== ${name}`);

@@ -13,6 +13,7 @@ import { splitDataSet } from '../data/split';
 import { initBackend } from '../device';
 import { loadBackbone } from '../model/backbones';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { lockFolder } from '../util/lock';
 import { PROJECT_ROOT } from '../util/paths';
 import { pageHtml } from '../viz/plotly';
 import type { CheckpointModel } from './checkpoint';
@@ -132,6 +133,15 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<TrainResu
   await initBackend();
   const config = configWithFlags(opts);
   const outDir = path.resolve(opts.out ?? path.join(config.paths.outputs, 'train'));
+  const release = lockFolder(outDir, 'guie train');
+  try {
+    return await trainInLockedFolder(config, opts, outDir);
+  } finally {
+    release();
+  }
+}
+
+async function trainInLockedFolder(config: Config, opts: TrainCommandOptions, outDir: string): Promise<TrainResult> {
   const inputs = opts.trainFeatures ? fromCaches(opts.trainFeatures, opts.valFeatures) : await fromData(config, opts, outDir);
   try {
     const head = headConfigFrom(config, inputs.inputDim, inputs.sets.numClasses);
