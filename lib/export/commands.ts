@@ -34,12 +34,15 @@ export function register(program: Command): void {
 
   program
     .command('verify-submission')
-    .description('unpack a submission.zip, load its SavedModel and run it on tiny, huge, grayscale and non-square images')
+    .description('unpack a submission.zip (bounded: SavedModel entries only, a size budget), load its SavedModel and run it on tiny, huge, grayscale and non-square images')
     .argument('<zip>', 'submission zip')
     .option('--json', 'print the report as JSON')
-    .action(async (zip: string, o: { json?: boolean }) => {
+    .option('--max-mib <n>', 'most MiB the zip may expand to (default 4096; never more than 20x the zip + 64 MiB: weights barely compress, a bigger ratio is a zip bomb)')
+    .action(async (zip: string, o: { json?: boolean; maxMib?: string }) => {
       await initBackend();
-      const report = await verifyCommand(zip);
+      const mib = o.maxMib === undefined ? undefined : Number(o.maxMib);
+      if (mib !== undefined && !(mib > 0)) throw new Error(`--max-mib ${o.maxMib}: give a positive number of MiB`);
+      const report = await verifyCommand(zip, { maxBytes: mib === undefined ? undefined : mib * 2 ** 20 });
       console.log(o.json ? JSON.stringify(report, null, 2) : formatVerifyReport(report));
       if (!report.ok) process.exitCode = 1;
     });

@@ -208,9 +208,9 @@ export function formatExportResult(r: ExportResult): string {
   ].filter(Boolean).join('\n');
 }
 
-export async function verifyCommand(zip: string): Promise<VerifyReport> {
+export async function verifyCommand(zip: string, opts: { maxBytes?: number } = {}): Promise<VerifyReport> {
   if (!fs.existsSync(zip)) throw new Error(`${zip}: no such file`);
-  return verifySubmission(zip);
+  return verifySubmission(zip, opts);
 }
 
 export { formatVerifyReport };

@@ -56,6 +56,18 @@ export interface VerifyOptions {
   images?: { name: string; image: RgbImage }[];
   /** What the export records (backbone, preprocessing); default: read from export.json or model.onnx beside the zip. */
   about?: GraphAbout;
+  /** Most bytes the zip may expand to (default 4 GiB: a ViT-H SavedModel is ~2.5 GB); also capped at 20x the zip + 64 MiB (model weights barely compress). */
+  maxBytes?: number;
+}
+
+export const DEFAULT_MAX_UNZIPPED = 4 * 2 ** 30;
+
+/** What a SavedModel folder holds: anything else in a submission is refused (the scorer loads only these). */
+const SAVED_MODEL_ENTRY = /^(saved_model\.pb|fingerprint\.pb|keras_metadata\.pb|variables\/|variables\/variables\.index|variables\/variables\.data-\d{5}-of-\d{5}|assets\/.*|assets\.extra\/.*)$/;
+
+/** Bytes a zip may expand to: the option (or default), and never beyond what model weights (which barely compress) could need. */
+export function unzipBudget(zipBytes: number, maxBytes = DEFAULT_MAX_UNZIPPED): number {
+  return Math.min(maxBytes, 20 * zipBytes + 64 * 2 ** 20);
 }
 
 /** A deterministic textured test image. */
@@ -104,13 +116,19 @@ function preprocessingCheck(recorded: { about: GraphAbout; source: string } | nu
 
 const CHUNK = 16 << 20;
 
-/** Streams the zip to `dir` (constant memory: a ViT-H submission is ~2.5 GB); returns entry names. */
-function extractZip(zipFile: string, dir: string): string[] {
+/**
+ * Streams the zip to `dir` (constant memory: a ViT-H submission is ~2.5 GB; each chunk goes straight to disk);
+ * returns entry names. Entries outside a SavedModel are listed, never written; it stops as soon as the bytes
+ * written pass `budget`.
+ */
+function extractZip(zipFile: string, dir: string, budget: number): string[] {
   const names: string[] = [];
   let failure: Error | null = null;
+  let written = 0;
   const unzip = new Unzip((file) => {
+    if (failure) return;
     names.push(file.name);
-    if (file.name.endsWith('/')) return;
+    if (!SAVED_MODEL_ENTRY.test(file.name) || file.name.endsWith('/')) return;
     const out = path.join(dir, file.name);
     if (!path.resolve(out).startsWith(path.resolve(dir) + path.sep)) {
       failure = new Error(`entry "${file.name}" escapes the extraction folder`);
@@ -118,10 +136,21 @@ function extractZip(zipFile: string, dir: string): string[] {
     }
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const fd = fs.openSync(out, 'w');
+    let open = true;
+    const close = () => {
+      if (open) fs.closeSync(fd);
+      open = false;
+    };
     file.ondata = (err, data, final) => {
       if (err) failure ??= err;
-      else fs.writeSync(fd, data);
-      if (final || err) fs.closeSync(fd);
+      else if (!failure) {
+        written += data.length;
+        if (written > budget) {
+          failure = new Error(`expands beyond ${(budget / 2 ** 20).toFixed(0)} MiB (at "${file.name}"; the limit is min(maxBytes, 20x the zip + 64 MiB)): refused as a zip bomb`);
+          file.terminate();
+        } else fs.writeSync(fd, data);
+      }
+      if (final || err || failure) close();
     };
     file.start();
   });
@@ -130,8 +159,8 @@ function extractZip(zipFile: string, dir: string): string[] {
   try {
     const size = fs.fstatSync(fd).size;
     const buf = Buffer.alloc(Math.min(CHUNK, Math.max(size, 1)));
-    for (let pos = 0; pos < size; ) {
-      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    for (let pos = 0; pos < size && !failure; ) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, 1 << 20), pos); // 1 MiB at a time: a bomb is caught within a few MiB of its budget
       pos += n;
       unzip.push(new Uint8Array(buf.subarray(0, n)), pos >= size);
     }
@@ -142,10 +171,10 @@ function extractZip(zipFile: string, dir: string): string[] {
   return names;
 }
 
-function unzipToDir(zipFile: string, dir: string, checks: VerifyCheck[]): boolean {
+function unzipToDir(zipFile: string, dir: string, checks: VerifyCheck[], budget: number): boolean {
   let entries: string[];
   try {
-    entries = extractZip(zipFile, dir);
+    entries = extractZip(zipFile, dir, budget);
   } catch (e) {
     checks.push({ name: 'zip', ok: false, detail: `${zipFile}: not a readable zip (${e instanceof Error ? e.message : String(e)})` });
     return false;
@@ -162,6 +191,11 @@ function unzipToDir(zipFile: string, dir: string, checks: VerifyCheck[]): boolea
       ? `saved_model.pb is inside the folder "${nested.slice(0, -'saved_model.pb'.length)}"; the scorer needs saved_model.pb and variables/ at the zip root`
       : `missing at the zip root: ${missing.join(', ')} (zip holds: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', ...' : ''})`;
     checks.push({ name: 'layout', ok: false, detail });
+    return false;
+  }
+  const outside = names.filter((n) => !SAVED_MODEL_ENTRY.test(n));
+  if (outside.length) {
+    checks.push({ name: 'layout', ok: false, detail: `entry "${outside[0]}" is not part of a SavedModel (saved_model.pb, variables/, assets/)${outside.length > 1 ? ` (+${outside.length - 1} more)` : ''}: the scorer loads only those` });
     return false;
   }
   checks.push({ name: 'layout', ok: true, detail: `SavedModel at the zip root (${names.length} files)` });
@@ -255,9 +289,16 @@ export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}
   const tolerance = opts.tolerance ?? 1e-4;
   const checks: VerifyCheck[] = [];
   const report: VerifyReport = { zip: zipFile, ok: false, checks, zipBytes: fs.statSync(zipFile).size, parameters: 0, outputDim: null, latencyMs: {}, backend: tf.getBackend() };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-verify-'));
+  removeStaleVerifyDirs();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${VERIFY_PREFIX}${process.pid}-`));
+  // a signal must not leave gigabytes behind: remove the folder, then die of the signal as before
+  const onSignal = (sig: NodeJS.Signals) => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal);
   try {
-    if (!unzipToDir(zipFile, dir, checks)) return report;
+    if (!unzipToDir(zipFile, dir, checks, unzipBudget(report.zipBytes, opts.maxBytes))) return report;
     let graph: Graph;
     try {
       const loaded = readSavedModel(dir, SIGNATURE_KEY);
@@ -282,7 +323,25 @@ export async function verifySubmission(zipFile: string, opts: VerifyOptions = {}
     report.ok = checks.every((c) => c.ok);
     return report;
   } finally {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const VERIFY_PREFIX = 'guie-verify-';
+
+/** Extraction folders of verify runs that were killed (kill -9 runs no handler): their pid is gone. */
+export function removeStaleVerifyDirs(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = new RegExp(`^${VERIFY_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    let running = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      running = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!running) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
 }
 

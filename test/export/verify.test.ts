@@ -3,12 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { zipSync } from 'fflate';
+import { spawnSync } from 'child_process';
+import { unzipSync, Zip, ZipDeflate, zipSync } from 'fflate';
 import { getVitConfig } from '../../lib/model/vit-config';
 import { clipInferenceGraph } from '../../lib/export/inference-graph';
 import { writeSavedModel } from '../../lib/export/savedmodel';
 import { writeSubmissionZip } from '../../lib/export/submission';
-import { verifySubmission, formatVerifyReport } from '../../lib/export/verify';
+import { verifySubmission, formatVerifyReport, unzipBudget } from '../../lib/export/verify';
 import { TfjsGraphEmbedder } from '../../lib/export/tfjs-graph';
 import { f32, type Graph } from '../../lib/export/graph';
 import { exportModel, namedWeightsFromTf } from '../../lib/export/export-model';
@@ -163,4 +164,54 @@ describe('verify-submission', () => {
     ref.dispose();
     expect(failures(r)).toMatch(/agreement: max \|submission - tfjs-graph\| = .* \(tolerance 0.0001\)/);
   });
+
+  it('a zip bomb is refused within its budget, entries outside a SavedModel are refused, killed runs leave no folder behind', async () => {
+    // saved_model.pb + 300 MiB of zeros as a "variables" file: a ~0.3 MiB zip
+    const bomb = path.join(root, 'bomb.zip');
+    const fd = fs.openSync(bomb, 'w');
+    const zip = new Zip((err, chunk) => {
+      if (err) throw err;
+      fs.writeSync(fd, chunk);
+    });
+    const small = new ZipDeflate('saved_model.pb');
+    zip.add(small);
+    small.push(new Uint8Array(100), true);
+    const big = new ZipDeflate('variables/variables.data-00000-of-00001', { level: 9 });
+    zip.add(big);
+    const zeros = new Uint8Array(16 << 20);
+    for (let i = 0; i < 300 / 16; i++) big.push(zeros, false);
+    big.push(zeros.subarray(0, 12 << 20), true);
+    zip.end();
+    fs.closeSync(fd);
+    const zipBytes = fs.statSync(bomb).size;
+    expect(zipBytes).toBeLessThan(2 << 20);
+    const before = new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('guie-verify-')));
+    const t0 = Date.now();
+    const r = await verifySubmission(bomb);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.ok).toBe(false);
+    const budgetMiB = (unzipBudget(zipBytes) / 2 ** 20).toFixed(0);
+    expect(failures(r)).toMatch(new RegExp(`zip: .*expands beyond ${budgetMiB} MiB \\(at "variables/variables\\.data-00000-of-00001".*refused as a zip bomb`));
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('guie-verify-') && !before.has(n))).toEqual([]); // its folder is gone
+    // the budget: the option or 4 GiB, and never more than 20x the zip + 64 MiB
+    expect(unzipBudget(17 << 20)).toBe(20 * (17 << 20) + (64 << 20));
+    expect(unzipBudget(2.5 * 2 ** 30)).toBe(4 * 2 ** 30);
+    expect(unzipBudget(2.5 * 2 ** 30, 1 << 30)).toBe(1 << 30);
+
+    // an entry the scorer would never load is refused, by name
+    const { graph } = trainingSide();
+    const good = await zipOf('extra', graph);
+    const entries = unzipSync(fs.readFileSync(good));
+    const extra = path.join(root, 'extra-entry.zip');
+    fs.writeFileSync(extra, zipSync({ ...entries, 'run.sh': new TextEncoder().encode('#!/bin/sh\n') }));
+    expect(failures(await verifySubmission(extra))).toMatch(/layout: entry "run\.sh" is not part of a SavedModel .*: the scorer loads only those/);
+
+    // a verify run killed with -9 left its folder: the next run removes it (its pid is gone)
+    const dead = spawnSync('node', ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const leftover = path.join(os.tmpdir(), `guie-verify-${dead}-abc123`);
+    fs.mkdirSync(path.join(leftover, 'variables'), { recursive: true });
+    fs.writeFileSync(path.join(leftover, 'saved_model.pb'), 'x');
+    await verifySubmission(good);
+    expect(fs.existsSync(leftover)).toBe(false);
+  }, 120_000);
 });
