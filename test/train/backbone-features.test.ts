@@ -6,8 +6,11 @@ import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { buildSampleData } from '../../lib/data/builders/sample';
 import { batches } from '../../lib/data/pipeline';
-import { decodeRecord } from '../../lib/data/schema';
-import { readTfRecords } from '../../lib/data/tfrecord';
+import { decodeRecord, encodeRecord } from '../../lib/data/schema';
+import { DEFAULT_CONFIG, mergeConfig } from '../../lib/config';
+import { openDataSet } from '../../lib/data/dataset';
+import { dataFeatures } from '../../lib/train/prepare';
+import { readTfRecords, TfRecordWriter } from '../../lib/data/tfrecord';
 import { loadBackbone } from '../../lib/model/backbones';
 import { cacheBackboneFeatures } from '../../lib/train/backbone-features';
 import { loadFeatureCache } from '../../lib/train/feature-cache';
@@ -54,3 +57,48 @@ test('backbone features are cached in record-file order (several shards) with la
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('a shard rewritten under the same name with the same record count (one image changed) makes the feature cache stale', async () => {
+  await initBackend();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-bbf-'));
+  try {
+    const m = await buildSampleData({ outDir: path.join(tmp, 'sample'), seed: 5, trainInstances: 4, heldOutInstances: 2, distractorInstances: 1, viewsPerInstance: 2, size: 64, shardSize: 4, log: () => {} });
+    // a user's folder of TFRecords (no manifest): the sample's training shards
+    const mine = path.join(tmp, 'my-records');
+    fs.mkdirSync(mine);
+    const files = m.splits.train.shards.map((s) => {
+      const to = path.join(mine, path.basename(s.file));
+      fs.copyFileSync(path.join(tmp, 'sample', s.file), to);
+      return to;
+    });
+    const config = mergeConfig(DEFAULT_CONFIG, { backbone: 'test-tiny', backboneEpochs: 0, paths: { ...DEFAULT_CONFIG.paths, cache: path.join(tmp, 'cache') } });
+    const data = await openDataSet(config, { recordsDir: path.join(tmp, 'records') }, mine);
+    const backbone = await loadBackbone('test-tiny', { randomSeed: 1 });
+    const before = await dataFeatures(config, data, backbone, { progressMode: 'silent' });
+    // rewrite the first shard: same file name, same records, but record 0 carries record 1's image
+    const recs: Uint8Array[] = [];
+    for await (const r of readTfRecords(files[0])) recs.push(r);
+    const swapped = encodeRecord({ ...decodeRecord(recs[0], m.schema), image: decodeRecord(recs[1], m.schema).image }, m.schema);
+    const w = new TfRecordWriter(files[0]);
+    for (const [i, r] of recs.entries()) w.write(i === 0 ? swapped : r);
+    w.close();
+    const again = await openDataSet(config, { recordsDir: path.join(tmp, 'records') }, mine);
+    expect(again.rows.length).toBe(data.rows.length);
+    expect(again.fingerprint).not.toBe(data.fingerprint);
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    let after;
+    try {
+      after = await dataFeatures(config, again, backbone, { progressMode: 'silent' });
+      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/feature cache is stale \(data: sha256:.* -> sha256:.*\): rebuilding it/);
+    } finally {
+      warn.mockRestore();
+    }
+    const d = after.cache.dim;
+    const row0 = (c: typeof after.cache) => Array.from(c.features.subarray(0, d));
+    expect(row0(after.cache)).not.toEqual(row0(before.cache)); // the changed image's features were recomputed
+    expect(row0(after.cache)).toEqual(Array.from(after.cache.features.subarray(d, 2 * d))); // = its new image's (record 1's)
+    backbone.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}, 120_000);
