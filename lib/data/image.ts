@@ -41,10 +41,25 @@ export class ImageDecodeError extends Error {
   }
 }
 
+/**
+ * Why these bytes are refused before any decoder sees them, or null: vector images (SVG, SVGZ, PDF) are not
+ * photos, and their declared size passes the pixel limit while rendering one (a 195-byte SVG with a blur
+ * filter) can take minutes and gigabytes, so they are refused rather than rasterised.
+ */
+export function refusedFormat(bytes: Uint8Array): string | null {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip-compressed data (an SVGZ?): vector and compressed inputs are not decoded; give a PNG, JPEG or WebP';
+  if (bytes.length >= 4 && bytes[0] === 0x25 && bytes[1] === 0x50 && bytes[2] === 0x44 && bytes[3] === 0x46) return 'a PDF: vector documents are not decoded; give a PNG, JPEG or WebP';
+  const head = Buffer.from(bytes.subarray(0, 1024)).toString('utf8').replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  if (head.startsWith('<') && /<svg[\s>]/.test(head)) return 'an SVG (vector) image: not rendered, since rendering can take minutes and gigabytes whatever its size; rasterise it to PNG/JPEG first';
+  return null;
+}
+
 /** A sharp pipeline over encoded bytes, failing with a named ImageDecodeError. */
 async function decodeWith(bytes: Uint8Array, opts: DecodeOptions, build: (s: Sharp) => Sharp): Promise<RgbImage> {
   const name = opts.name ?? 'image';
   if (bytes.length === 0) throw new ImageDecodeError(name, 'zero-byte input');
+  const refused = refusedFormat(bytes);
+  if (refused) throw new ImageDecodeError(name, refused);
   try {
     const s = sharp(bytes, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, failOn: 'error' }).flatten({ background: opts.background ?? { r: 255, g: 255, b: 255 } });
     const { data, info } = await build(s).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });

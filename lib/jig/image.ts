@@ -5,7 +5,7 @@
  */
 import sharp, { type Metadata } from 'sharp';
 import type { RgbImage } from '../embedder';
-import { ImageDecodeError, resizeForModel } from '../data/image';
+import { ImageDecodeError, refusedFormat, resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
 
 export interface ImageLimits {
@@ -44,6 +44,8 @@ function reason(e: unknown): string {
 async function inspect(bytes: Uint8Array, limits: ImageLimits, what: string): Promise<Metadata> {
   if (bytes.length === 0) throw new ImageError(400, `${what}: empty body`);
   if (bytes.length > limits.maxBytes) throw new ImageError(413, `${what}: ${bytes.length} bytes exceeds the ${limits.maxBytes}-byte limit`);
+  const refused = refusedFormat(bytes);
+  if (refused) throw new ImageError(415, `${what}: ${refused}`);
   let meta: Metadata;
   try {
     meta = await sharp(bytes).metadata();
@@ -70,6 +72,8 @@ export async function decodeForEmbedder(bytes: Uint8Array, preprocess: Preproces
 
 /** A small JPEG for pages and reports (longer side `size`). */
 export async function thumbnail(bytes: Uint8Array, size = THUMB_SIZE, limits: ImageLimits = DEFAULT_LIMITS): Promise<Buffer> {
+  const refused = refusedFormat(bytes);
+  if (refused) throw new ImageError(415, `thumbnail: ${refused}`);
   return sharp(bytes, { failOn: 'error', limitInputPixels: limits.maxPixels })
     .rotate()
     .flatten({ background: '#ffffff' })

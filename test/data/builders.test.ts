@@ -26,12 +26,14 @@ describe('folder builder', () => {
     put('dog/1.jpg', await sharp(await png(30, 30, 1)).toColourspace('cmyk').jpeg().toBuffer());
     put('dog/notes.txt', 'not an image');
     put('dog/empty.jpg', '');
+    // a 195-byte SVG that would take minutes to render: refused at the check, never written into a shard
+    put('dog/bomb.svg', '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000"><filter id="f"><feGaussianBlur stdDeviation="400"/></filter><rect width="6000" height="6000" fill="red" filter="url(#f)"/></svg>');
     put('eel/0.jpg', await jpeg(20, 20, 9));
   });
 
   test('labels from offset, cap, minimum, skipped files named with reasons, shards + manifest', async () => {
     const items = listFolderSource(root);
-    expect(items.map((i) => i.id)).toEqual(['cat/0', 'cat/1', 'cat/2', 'cat/3', 'dog/0', 'dog/1', 'dog/empty', 'dog/notes', 'eel/0']);
+    expect(items.map((i) => i.id)).toEqual(['cat/0', 'cat/1', 'cat/2', 'cat/3', 'dog/0', 'dog/1', 'dog/bomb', 'dog/empty', 'dog/notes', 'eel/0']);
     const m = await buildRecords(items, { outDir: out, source: 'toy', kind: 'folder', root, labelOffset: 1000, shardSize: 2, maxPerClass: 3, minPerClass: 2, progressMode: 'silent' });
     const src = m.sources[0];
     expect(src.classes).toEqual([
@@ -41,6 +43,7 @@ describe('folder builder', () => {
     expect(src.labelRange).toEqual([1000, 1001]);
     expect([src.numImages, src.numClasses, src.droppedClasses]).toEqual([5, 2, 1]);
     expect(src.skipped.map((s) => [path.relative(root, s.file), s.reason.split(' (')[0]])).toEqual([
+      ['dog/bomb.svg', 'an SVG'],
       ['dog/empty.jpg', 'zero-byte file'],
       ['dog/notes.txt', 'not a readable image'],
     ]);

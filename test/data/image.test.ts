@@ -78,3 +78,21 @@ describe('model preprocessing geometry (torchvision Resize + CenterCrop arithmet
     expect(x[2]).toBeCloseTo((128 / 255 - CLIP_MEAN[2]) / CLIP_STD[2], 5);
   });
 });
+
+describe('vector inputs are refused before any renderer sees them', () => {
+  // 195 bytes that declare 6000x6000 (under the pixel limit) with a heavy blur: ~2 minutes and 1.2 GB to render
+  const bomb = '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000"><filter id="f"><feGaussianBlur stdDeviation="400"/></filter><rect width="6000" height="6000" fill="red" filter="url(#f)"/></svg>';
+
+  test('an SVG bomb, an SVG behind an XML prolog and BOM, SVGZ and PDF are named and refused at once', async () => {
+    const t0 = Date.now();
+    await expect(decodeRgb(Buffer.from(bomb), { name: 'upload.svg' })).rejects.toThrow(/^upload\.svg: cannot decode image: an SVG \(vector\) image: not rendered/);
+    await expect(decodeRgb(Buffer.from('\uFEFF  <?xml version="1.0"?>\n<!-- a comment -->\n' + bomb))).rejects.toThrow(/an SVG \(vector\) image/);
+    const { gzipSync } = await import('zlib');
+    await expect(decodeRgb(gzipSync(Buffer.from(bomb)))).rejects.toThrow(/gzip-compressed data \(an SVGZ\?\)/);
+    await expect(decodeRgb(Buffer.from('%PDF-1.7\n%...'))).rejects.toThrow(/a PDF: vector documents are not decoded/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // raster images decode as before
+    const img = await decodeRgb(await solid(3, { r: 1, g: 2, b: 3 }).png({ compressionLevel: 0 }).toBuffer());
+    expect([img.width, img.height]).toEqual([8, 6]);
+  });
+});

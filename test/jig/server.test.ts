@@ -101,6 +101,12 @@ test('non-image bytes are 415, an empty body 400, whatever the name or type says
   expect(String(json(r).error)).toMatch(/not a supported image/);
   const e = await request('POST', '/api/search', Buffer.alloc(0));
   expect(e.status).toBe(400);
+  // a 195-byte SVG that takes minutes to render is refused before any renderer runs
+  const t0 = Date.now();
+  const svg = await request('POST', '/api/search', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000"><filter id="f"><feGaussianBlur stdDeviation="400"/></filter><rect width="6000" height="6000" fill="red" filter="url(#f)"/></svg>'));
+  expect(svg.status).toBe(415);
+  expect(String(json(svg).error)).toMatch(/an SVG \(vector\) image: not rendered/);
+  expect(Date.now() - t0).toBeLessThan(2000);
 });
 
 test('a truncated JPEG is 400 (corrupt), not a crash', async () => {
