@@ -1,8 +1,10 @@
 /**
  * The main job (`npm start`, `guie run [--data DIR]`): the whole notebook sequence on the bundled
  * default or on your own data, into one self-contained run folder. One stage function each:
- *   device -> data (records) -> split -> backbone -> features (cached by content) -> baselines ->
- *   head training -> evaluation on held-out queries -> export -> verify submission -> jig report
+ *   device -> data (records) -> split -> backbone -> features (cached by content) -> baselines (raw,
+ *   PCA, whitened on train and on the gallery) -> head training -> backbone stage -> evaluation on
+ *   held-out queries, per domain -> leave-one-domain-out (>= 2 domains) -> export -> verify submission
+ *   -> jig report
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
