@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { Command } from 'commander';
 import { buildRecords, type BuildOptions, type Manifest } from './builders/build';
 import { listFolderSource, listGldv2, listProducts10k, type SourceKind, type SourceItem } from './builders/sources';
-import { formatSummaries, inspectShard, type ShardSummary } from './inspect';
+import { formatSummaries, inspectShard, problems, type ShardSummary } from './inspect';
 import { listShards } from './pipeline';
 import { parseSchema } from './schema';
 
@@ -51,11 +51,13 @@ export async function buildRecordsCommand(a: BuildRecordsArgs): Promise<Manifest
   return m;
 }
 
-export async function inspectRecordsCommand(inputs: string[], opts: { schema?: string } = {}): Promise<ShardSummary[]> {
+/** Prints the summaries; any corrupt, non-Example or (with decode) undecodable record makes the exit status 1. */
+export async function inspectRecordsCommand(inputs: string[], opts: { schema?: string; decode?: boolean } = {}): Promise<ShardSummary[]> {
   const schema = opts.schema ? parseSchema(opts.schema) : undefined;
   const out: ShardSummary[] = [];
-  for (const f of listShards(inputs)) out.push(await inspectShard(f, schema));
+  for (const f of listShards(inputs)) out.push(await inspectShard(f, schema, { decode: opts.decode }));
   console.log(formatSummaries(out));
+  if (out.some((s) => problems(s) > 0)) process.exitCode = 1;
   return out;
 }
 
@@ -86,10 +88,11 @@ export function register(program: Command): void {
     });
   program
     .command('inspect-records')
-    .description('count and check TFRecord files (CRC, Example features, labels)')
+    .description('count and check TFRecord files (CRC, Example features, labels; --decode: every image); exit status 1 on any bad record')
     .argument('<files...>', 'record files or directories')
     .option('--schema <name|json>', 'feature names: default, community, or JSON')
-    .action(async (files: string[], o: { schema?: string }) => {
+    .option('--decode', 'decode every image too (slower; names each undecodable record)')
+    .action(async (files: string[], o: { schema?: string; decode?: boolean }) => {
       await inspectRecordsCommand(files, o);
     });
 }

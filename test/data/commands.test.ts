@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import { register } from '../../lib/data/commands';
-import { frameRecord } from '../../lib/data/tfrecord';
+import { encodeRecord } from '../../lib/data/schema';
+import { frameRecord, TfRecordWriter } from '../../lib/data/tfrecord';
 import { jpeg, tmpDir } from './helpers';
 
 test('guie build-records folder + inspect-records through commander', async () => {
@@ -26,7 +27,23 @@ test('guie build-records folder + inspect-records through commander', async () =
     expect(report[0]).toMatch(/toy-00000-of-00002\.tfrec: 3 records, [\d.]+ MB, labels 5-6 \(\d distinct\)$/);
     expect(report[1]).toBe('  features: image/encoded:bytes image/class/label:int64 image/id:bytes image/source:bytes');
     expect(logs[1]).toMatch(/toy-00001-of-00002\.tfrec: 3 records, .* corrupt=0 unreadable=1/);
-    expect(report[report.length - 1]).toBe('total: 6 records in 2 files, 2 classes');
+    expect(logs[1]).toMatch(/! .*toy-00001-of-00002\.tfrec record 2: not a tf\.train\.Example \(/);
+    expect(report[report.length - 1]).toBe('total: 6 records in 2 files, 2 classes; 1 bad records (exit status 1)');
+    expect(process.exitCode).toBe(1);
+    process.exitCode = 0;
+    // --decode: a record whose JPEG is truncated (header intact) is named; without --decode it passes the checks
+    const cut = path.join(tmpDir('cmd-cut'), 'cut.tfrec');
+    const w = new TfRecordWriter(cut);
+    const good = await jpeg(64, 48, 3);
+    w.write(encodeRecord({ image: good, label: 1, id: 'ok' }));
+    w.write(encodeRecord({ image: good.subarray(0, Math.floor(good.length / 2)), label: 1, id: 'half' }));
+    w.close();
+    await program.parseAsync(['inspect-records', cut], { from: 'user' });
+    expect(process.exitCode).toBe(0);
+    await program.parseAsync(['inspect-records', '--decode', cut], { from: 'user' });
+    expect(logs[logs.length - 1]).toMatch(/cut\.tfrec: 2 records, .* undecodable=1\n[\s\S]*! .*cut\.tfrec record 1: cannot decode image: /);
+    expect(process.exitCode).toBe(1);
+    process.exitCode = 0;
     await expect(program.parseAsync(['build-records', 'gldv2', path.join(root, 'x.csv'), '--out', out], { from: 'user' })).rejects.toThrow('build-records gldv2: --images <dir> is required with a CSV');
   } finally {
     spy.mockRestore();
