@@ -53,6 +53,8 @@ export interface GalleryOptions {
   modelFingerprint?: string;
   /** Progress output mode while embedding (see util/progress). */
   progressMode?: 'bar' | 'lines' | 'silent';
+  /** Where "skipped N unreadable images" goes (default console.warn). */
+  log?: (line: string) => void;
 }
 
 const CACHE_FORMAT = 'guie-jig-gallery-v1';
@@ -238,11 +240,15 @@ export async function openGallery(source: string, embedder: Embedder, opts: Gall
       for (const e of src.entries) yield { id: e.key, decode: async () => (await decodeForEmbedder(await e.read(), embedder.preprocess, limits, `${source}: ${e.key}`)).rgb };
     },
   };
-  await embedToDir(imageSource, embedder, path.join(dir, 'embeddings'), { batchSize: opts.batchSize, progress: opts.progressMode });
+  const state = await embedToDir(imageSource, embedder, path.join(dir, 'embeddings'), { batchSize: opts.batchSize, progress: opts.progressMode });
+  // a file that does not decode is left out of the gallery (said once), not the end of the whole folder
+  const skipped = new Set((state.skipped ?? []).map((k) => k.id));
+  if (skipped.size > 0) (opts.log ?? ((m: string) => console.warn(m)))(`${source}: skipped ${skipped.size} unreadable images, first: ${(state.skipped ?? []).slice(0, 3).map((k) => k.reason).join('; ')}`);
+  const entries = src.entries.filter((e) => !skipped.has(e.key));
 
   const thumbs: Buffer[] = [];
-  for (const e of src.entries) thumbs.push(await thumbnail(await e.read(), undefined, limits));
-  const items: GalleryItem[] = src.entries.map(({ key, label, domain }) => ({ key, label, domain }));
+  for (const e of entries) thumbs.push(await thumbnail(await e.read(), undefined, limits));
+  const items: GalleryItem[] = entries.map(({ key, label, domain }) => ({ key, label, domain }));
   const offsets = [0];
   for (const t of thumbs) offsets.push(offsets[offsets.length - 1] + t.length);
   writeFileAtomic(path.join(dir, 'thumbs.bin'), Buffer.concat(thumbs));

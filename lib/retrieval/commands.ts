@@ -92,8 +92,9 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
     .option('--image-key <key>', 'TFRecord feature with the encoded image (default: the records\' manifest or image/encoded)')
     .option('--id-key <key>', 'TFRecord feature with the image id (default: the manifest\'s, else shard:record)')
     .option('--restart', 'discard a previous run in --out')
+    .option('--strict', 'fail on the first image that does not decode (default: skip it, list it in state.json and say so)')
     .option('--progress <mode>', 'bar | lines | silent')
-    .action(async (inputs: string[], o: { model: string; out: string; batch: number; imageKey?: string; idKey?: string; restart?: boolean; progress?: 'bar' | 'lines' | 'silent' }) => {
+    .action(async (inputs: string[], o: { model: string; out: string; batch: number; imageKey?: string; idKey?: string; restart?: boolean; strict?: boolean; progress?: 'bar' | 'lines' | 'silent' }) => {
       for (const p of inputs) if (!fs.existsSync(p)) throw new Error(`${p}: does not exist`);
       const model = await loadModel(o.model);
       try {
@@ -101,8 +102,10 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
         const isImageFolder = inputs.length === 1 && fs.statSync(inputs[0]).isDirectory() && listShards(inputs).length === 0;
         const source = isImageFolder ? folderSource(inputs[0], pp) : recordsSource(inputs, o, pp);
         if (isImageFolder && source.size === 0) throw new Error(`${inputs[0]}: no images (.jpg, .png, .webp, ...) inside`);
-        const state = await embedToDir(source, model.embedder, o.out, { batchSize: o.batch, restart: o.restart, progress: o.progress, modelId: model.fingerprint });
+        const state = await embedToDir(source, model.embedder, o.out, { batchSize: o.batch, restart: o.restart, progress: o.progress, modelId: model.fingerprint, strict: o.strict });
         console.log(`${state.done} images -> ${o.out} (${model.description}, ${state.dim}-d)`);
+        const skipped = state.skipped ?? [];
+        if (skipped.length > 0) console.warn(`skipped ${skipped.length} unreadable images (listed in ${path.join(o.out, 'state.json')}; --strict fails instead), first: ${skipped.slice(0, 3).map((k) => k.reason).join('; ')}`);
       } finally {
         model.embedder.dispose();
       }

@@ -112,6 +112,8 @@ export interface EmbedState {
   source: string;
   done: number;
   complete: boolean;
+  /** Items that did not decode (skipped, not embedded), with why; absent in runs written before skipping existed. */
+  skipped?: { id: string; reason: string }[];
 }
 
 export interface EmbedOptions {
@@ -120,6 +122,8 @@ export interface EmbedOptions {
   restart?: boolean;
   /** What names the model's bytes (model-loader's fingerprint); default the embedder's name. A run of another model is never resumed. */
   modelId?: string;
+  /** Fail on the first image that does not decode (default: skip it, record why in state.json, go on). */
+  strict?: boolean;
   progress?: ProgressOptions['mode'];
   onBatch?: (done: number) => void;
 }
@@ -178,12 +182,20 @@ export async function embedToDir(source: ImageSource, embedder: Embedder, outDir
   bar.update(state.done);
   let batch: ImageItem[] = [];
   const flush = async (s: EmbedState) => {
-    const images = await Promise.all(batch.map((b) => b.decode()));
-    const vectors = await embedder.embed(images);
-    if (vectors.length !== batch.length * s.dim) throw new Error(`embedder ${embedder.name} returned ${vectors.length} floats for ${batch.length} images of dim ${s.dim}`);
-    writeFileSynced(path.join(outDir, VECTORS), new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength), 'a');
-    writeFileSynced(path.join(outDir, IDS), batch.map((b) => b.id).join('\n') + '\n', 'a');
-    s.done += batch.length;
+    const decoded = await Promise.all(batch.map((b) => b.decode().then((image) => ({ item: b, image }), (e: unknown) => ({ item: b, error: e instanceof Error ? e.message : String(e) }))));
+    const good = decoded.filter((d): d is { item: ImageItem; image: RgbImage } => 'image' in d);
+    for (const d of decoded) {
+      if (!('error' in d)) continue;
+      if (opts.strict) throw new Error(`${d.error} (--strict: no image is skipped)`);
+      (s.skipped ??= []).push({ id: d.item.id, reason: d.error });
+    }
+    const vectors = good.length > 0 ? await embedder.embed(good.map((d) => d.image)) : new Float32Array(0);
+    if (vectors.length !== good.length * s.dim) throw new Error(`embedder ${embedder.name} returned ${vectors.length} floats for ${good.length} images of dim ${s.dim}`);
+    if (good.length > 0) {
+      writeFileSynced(path.join(outDir, VECTORS), new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength), 'a');
+      writeFileSynced(path.join(outDir, IDS), good.map((d) => d.item.id).join('\n') + '\n', 'a');
+    }
+    s.done += good.length;
     writeJsonAtomic(path.join(outDir, STATE), s);
     bar.update(s.done);
     opts.onBatch?.(s.done);
@@ -191,8 +203,10 @@ export async function embedToDir(source: ImageSource, embedder: Embedder, outDir
   };
   try {
     let n = 0;
+    const skippedBefore = new Set((state.skipped ?? []).map((k) => k.id));
     for await (const item of source.items()) {
       if (/[\n\r]/.test(item.id)) throw new Error(`${source.name}: id ${JSON.stringify(item.id)} contains a line break`);
+      if (skippedBefore.has(item.id)) continue; // skipped by the interrupted run: neither committed nor tried again
       if (n < committed.length) {
         if (committed[n] !== item.id) throw new Error(`${outDir}: row ${n} is "${committed[n]}" but the source now yields "${item.id}" (source changed; pass restart)`);
         n++;

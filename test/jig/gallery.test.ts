@@ -73,12 +73,20 @@ test('a TFRecord gallery (labels and sources from the records) answers like the 
   await g.dispose();
 });
 
-test('a gallery file that is not an image fails with its name', async () => {
+test('a gallery file that is not an image is skipped and named; the rest of the folder opens', async () => {
   const bad = path.join(fx.root, 'bad');
   fs.mkdirSync(path.join(bad, 'cats'), { recursive: true });
   fs.copyFileSync(fx.queries[0].file, path.join(bad, 'cats', 'good.jpg'));
+  fs.copyFileSync(fx.queries[1].file, path.join(bad, 'cats', 'good2.jpg'));
   fs.writeFileSync(path.join(bad, 'cats', 'broken.jpg'), 'not a jpeg');
-  await expect(openGallery(bad, new DemoEmbedder(), { cacheDir: cacheDir(), progressMode: 'silent' })).rejects.toThrow(/cats\/broken\.jpg: not a supported image/);
+  const said: string[] = [];
+  const g = await openGallery(bad, new DemoEmbedder(), { cacheDir: cacheDir(), progressMode: 'silent', log: (m) => said.push(m) });
+  expect(said.join('\n')).toMatch(/skipped 1 unreadable images, first: .*cats\/broken\.jpg: not a supported image/);
+  expect(g.items.map((i) => i.key)).toEqual(['cats/good.jpg', 'cats/good2.jpg']);
+  expect(g.index.size).toBe(2);
+  // reopened from its cache: the same two images, no second warning needed
+  const again = await openGallery(bad, new DemoEmbedder(), { cacheDir: cacheDir(), progressMode: 'silent', log: (m) => said.push(m) });
+  expect([again.info.cached, again.items.length]).toEqual([true, 2]);
   await expect(openGallery(path.join(fx.root, 'missing'), new DemoEmbedder(), { cacheDir: cacheDir() })).rejects.toThrow(/missing: no such file or folder/);
 });
 

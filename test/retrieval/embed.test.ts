@@ -128,8 +128,13 @@ test('TFRecord source: same vectors as the folder, ids from a feature; bad image
 
   const bad = path.join(root, 'bad.tfrecord');
   writeTfRecords(bad, [encodeExample({ image: bytesFeature(pngs[0]) }), encodeExample({ image: bytesFeature('not an image') })]);
-  await expect(embedToDir(tfrecordSource([bad], { imageKey: 'image' }), new ColourHistogramEmbedder(), path.join(root, 'bad'), { progress: 'silent' })).rejects.toThrow(
-    /bad\.tfrecord: record 1: cannot decode image/,
+  // skipped by default, named in state.json; --strict fails on it, naming the record
+  const skipped = await embedToDir(tfrecordSource([bad], { imageKey: 'image' }), new ColourHistogramEmbedder(), path.join(root, 'bad'), { progress: 'silent' });
+  expect([skipped.done, skipped.skipped?.length]).toEqual([1, 1]);
+  expect(skipped.skipped![0].reason).toMatch(/bad\.tfrecord: record 1: cannot decode image/);
+  expect(readEmbeddings(path.join(root, 'bad')).ids).toHaveLength(1);
+  await expect(embedToDir(tfrecordSource([bad], { imageKey: 'image' }), new ColourHistogramEmbedder(), path.join(root, 'bad-strict'), { progress: 'silent', strict: true })).rejects.toThrow(
+    /bad\.tfrecord: record 1: cannot decode image.*--strict/,
   );
   // the project's own schema (image/encoded, image/id) is the default
   const own = path.join(root, 'own.tfrecord');
@@ -147,4 +152,18 @@ test('writeEmbeddings/readEmbeddings round-trip and reject a length mismatch', (
   expect(Array.from(back.vectors)).toEqual(Array.from(vectors));
   fs.truncateSync(path.join(dir, 'vectors.f32'), 40);
   expect(() => readEmbeddings(dir)).toThrow(/vectors\.f32: 40 bytes, expected 48/);
+});
+
+test('a skipped image before an interruption: the resumed run neither retries it nor mistakes the shift for a changed source', async () => {
+  const dir = path.join(root, 'with-bad');
+  fs.cpSync(imgDir, dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'class0', 'img00a.png'), 'not a png'); // sorts right after class0/img00.png
+  const full = path.join(root, 'with-bad-full');
+  const ref = await embedToDir(folderSource(dir), new ColourHistogramEmbedder(), full, { batchSize: 5, progress: 'silent' });
+  expect(ref.skipped!.map((k) => k.id)).toEqual(['class0/img00a.png']);
+  const out = path.join(root, 'with-bad-resumed');
+  await expect(embedToDir(folderSource(dir), new FailingEmbedder(3), out, { batchSize: 5, progress: 'silent' })).rejects.toThrow('interrupted');
+  const done = await embedToDir(folderSource(dir), new ColourHistogramEmbedder(), out, { batchSize: 5, progress: 'silent' });
+  expect(done.skipped!.map((k) => k.id)).toEqual(['class0/img00a.png']);
+  expect(files(out)).toEqual(files(full));
 });
