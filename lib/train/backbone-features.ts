@@ -5,7 +5,7 @@
  * re-embedded), so the backbone, the slow part, never runs twice on a row.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Batch, batches } from '../data/pipeline';
+import { Batch, batches, type BadSample } from '../data/pipeline';
 import { PIXELS_VERSION } from '../data/image';
 import { countTfRecords } from '../data/tfrecord';
 import { dataFingerprint } from '../data/fingerprint';
@@ -50,10 +50,16 @@ export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Prom
   let position = 0;
   const dim = opts.backbone.featureDim;
 
+  // cache row i must be record i: any record the pipeline skips is fatal here, and named at once
+  const bad: BadSample[] = [];
   const pull = async (embed: boolean): Promise<void> => {
     // file order, one shard at a time: cache row i is record i of the concatenated files (ids and solutions line up)
-    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, shuffleFiles: false, cycleLength: 1, augment: null, epochs: 1, workers: opts.workers ?? 0 });
+    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, shuffleFiles: false, cycleLength: 1, augment: null, epochs: 1, workers: opts.workers ?? 0, onBad: (b) => bad.push(b) });
     const next = await stream!.next();
+    if (bad.length > 0) {
+      const b = bad[0];
+      throw new Error(`${b.file} record ${b.index}: ${b.reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}: a feature cache needs every record; fix or drop it and rebuild the records (guie inspect-records --decode lists them all)`);
+    }
     if (next.done) throw new Error(`${opts.files.join(', ')}: the pipeline ended at row ${position + pending.labels.length}, expected ${total} records (bad records skipped?)`);
     const b = next.value;
     try {

@@ -102,3 +102,28 @@ test('a shard rewritten under the same name with the same record count (one imag
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }, 120_000);
+
+test('an undecodable image in the records stops the feature cache at once, naming file, record and reason', async () => {
+  await initBackend();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-bbf-'));
+  try {
+    const m = await buildSampleData({ outDir: path.join(tmp, 'sample'), seed: 6, trainInstances: 3, heldOutInstances: 2, distractorInstances: 1, viewsPerInstance: 2, size: 64, shardSize: 10, log: () => {} });
+    const src = path.join(tmp, 'sample', m.splits.train.shards[0].file);
+    const recs: Uint8Array[] = [];
+    for await (const r of readTfRecords(src)) recs.push(r);
+    const file = path.join(tmp, 'bad.tfrec');
+    const w = new TfRecordWriter(file);
+    recs.forEach((r, i) => {
+      const rec = decodeRecord(r, m.schema);
+      w.write(i === 2 ? encodeRecord({ ...rec, image: rec.image.subarray(0, 40) }, m.schema) : r); // record 2: a truncated JPEG
+    });
+    w.close();
+    const backbone = await loadBackbone('test-tiny', { randomSeed: 1 });
+    await expect(cacheBackboneFeatures({ files: [file], backbone, dir: path.join(tmp, 'feat'), batchSize: 2, progressMode: 'silent' })).rejects.toThrow(
+      /bad\.tfrec record 2: [^]*cannot decode image[^]*a feature cache needs every record; fix or drop it and rebuild the records/,
+    );
+    backbone.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}, 120_000);
