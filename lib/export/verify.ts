@@ -17,6 +17,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Unzip, UnzipInflate } from 'fflate';
+import { processAlive } from '../util/lock';
 import * as ort from 'onnxruntime-node';
 import type { Embedder, RgbImage } from '../embedder';
 import type { Graph, GraphAbout } from './graph';
@@ -335,13 +336,7 @@ export function removeStaleVerifyDirs(): void {
   for (const name of fs.readdirSync(os.tmpdir())) {
     const m = new RegExp(`^${VERIFY_PREFIX}(\\d+)-`).exec(name);
     if (!m || Number(m[1]) === process.pid) continue;
-    let running = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (e) {
-      running = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!running) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    if (!processAlive(Number(m[1]))) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
 }
 

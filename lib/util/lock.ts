@@ -23,7 +23,8 @@ export class FolderLockedError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -59,7 +60,7 @@ export function lockFolder(dir: string, command: string, log: (m: string) => voi
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const h = readHolder(file);
-      if (h && h.host === me.host && h.pid !== me.pid && !alive(h.pid)) {
+      if (h && h.host === me.host && h.pid !== me.pid && !processAlive(h.pid)) {
         log(`${dir}: taking over the lock of pid ${h.pid} (${h.command}, since ${h.started}), which is no longer running`);
         fs.rmSync(file, { force: true });
         continue;
