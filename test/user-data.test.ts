@@ -114,11 +114,13 @@ describe('your data, badly shaped', () => {
     await expect(runMainJob({ config, data: one, outDir: path.join(tmp, 'bad', 'run'), log: silent })).rejects.toThrow(/only 1 class \("item .*", 3 images\): retrieval training needs at least 2 classes/);
     const three = path.join(tmp, 'bad', 'three');
     await classFolders(three, 3, 3, 30, 64);
+    fs.writeFileSync(path.join(three, fs.readdirSync(three).sort()[0], 'notes.txt'), 'not a photo'); // skipped, and said so
     await expect(runMainJob({ config, data: three, outDir: path.join(tmp, 'bad', 'run3'), log: silent })).rejects.toThrow(/3 classes are too few for split "classes".*set split to "images" \(--split images\)/);
     // ...and that advice works as given, with the default batch size on 6 training photos
     const run = await runMainJob({ config: { ...config, split: 'images' }, data: three, outDir: path.join(tmp, 'bad', 'run3'), jig: false, log: silent });
     const text = run.stages.map((s) => s.result).join('\n');
     expect(text).toContain('batchSize 32 x accumSteps 1 is more than the 6 training images: using batch 6');
+    expect(text).toMatch(/: 9 images of 3 classes in 1 record file; skipped 1 unreadable file \(first: .*notes\.txt: not a readable image.*; all in .*manifest\.json\)/);
     expect(text).toMatch(/warning: only 3 held-out queries: mP@5 is \+-0\.29 noise at this size/);
     expect(run.pcaDim).toBe(5);
     const loose = path.join(tmp, 'bad', 'loose');

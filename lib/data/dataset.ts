@@ -93,6 +93,9 @@ async function openRecords(origin: DataSet['origin'], input: string, recordsDir:
   for (const s of manifest?.sources ?? []) for (const c of s.classes) classNames.set(c.label, c.name);
   for (const r of rows) if (!classNames.has(r.label)) classNames.set(r.label, String(r.label));
   const classes = new Set(rows.map((r) => r.label)).size;
+  // files the record builder could not read: said in the summary, listed in the manifest
+  const skipped = (manifest?.sources ?? []).flatMap((s) => s.skipped ?? []);
+  const skippedNote = skipped.length ? `; skipped ${skipped.length} unreadable file${skipped.length === 1 ? '' : 's'} (first: ${skipped[0].file}: ${skipped[0].reason.split(';')[0]}; all in ${manifestFile})` : '';
   return {
     origin,
     input,
@@ -102,7 +105,7 @@ async function openRecords(origin: DataSet['origin'], input: string, recordsDir:
     fingerprint: dataFingerprint(files, digestMemo(config)),
     rows,
     classNames,
-    summary: `${input}: ${rows.length} images of ${classes} classes in ${files.length} record file${files.length === 1 ? '' : 's'}${config.debug ? ' (debug subset)' : ''}`,
+    summary: `${input}: ${rows.length} images of ${classes} classes in ${files.length} record file${files.length === 1 ? '' : 's'}${config.debug ? ' (debug subset)' : ''}${skippedNote}`,
   };
 }
 
