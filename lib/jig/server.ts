@@ -2,7 +2,8 @@
  * `guie serve`: the jig as a small web app on Node's http module.
  *
  *   GET  /                   the page (page.ts)
- *   POST /api/search?k=5     body = the raw image bytes (any Content-Type; not multipart/form-data):
+ *   GET  /api                this API as an OpenAPI 3 document (openapi.ts)
+ *   POST /api/search?k=5     body = the raw image bytes (any Content-Type) or multipart/form-data with one file field:
  *                            -> { k, ms, query: {format,width,height}, matches: [{index,key,label,domain,score}] }
  *   GET  /api/gallery?offset=0&limit=48   -> { total, items: [{index,key,label,domain}] }
  *   GET  /api/gallery/:id    JPEG thumbnail of gallery item `id` (a decimal index id, nothing else)
@@ -17,6 +18,7 @@ import * as path from 'path';
 import type { AddressInfo } from 'net';
 import { decodeForEmbedder, DEFAULT_LIMITS, ImageError, type ImageLimits } from './image';
 import type { Gallery } from './gallery';
+import { openApiDocument } from './openapi';
 import { jigPageHtml } from './page';
 
 export interface ServeOptions {
@@ -77,6 +79,22 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> 
   });
 }
 
+const UPLOAD_FORMS = 'send the image as the raw request body or as one multipart/form-data file field (curl -F file=@photo.jpg)';
+
+/** The image bytes of an upload: the body itself, or the first file of a multipart/form-data body (parsed by Node's built-in fetch). */
+async function uploadBytes(req: http.IncomingMessage, body: Buffer): Promise<Buffer> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\b/i.test(type)) return body;
+  let form: FormData;
+  try {
+    form = await new Response(new Uint8Array(body), { headers: { 'Content-Type': type } }).formData();
+  } catch (e) {
+    throw new HttpError(400, `malformed multipart/form-data upload (${(e as Error).message}); ${UPLOAD_FORMS}`);
+  }
+  for (const value of form.values()) if (typeof value !== 'string') return Buffer.from(await value.arrayBuffer());
+  throw new HttpError(400, `multipart/form-data upload has no file field; ${UPLOAD_FORMS}`);
+}
+
 function intParam(params: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
   const raw = params.get(name);
   if (raw === null) return fallback;
@@ -90,12 +108,15 @@ function intParam(params: URLSearchParams, name: string, fallback: number, min: 
 export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestListener {
   const page = Buffer.from(jigPageHtml({ title: `GUIE jig — ${gallery.stats().embedder}`, k: opts.k, maxBytes: opts.limits.maxBytes }));
   const counters = { searches: 0, rejected: 0, totalMs: 0 };
+  const api = openApiDocument(opts, `GUIE jig — ${gallery.stats().embedder}`);
 
   const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
-    const body = await readBody(req, opts.limits.maxBytes);
+    const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
     const t0 = performance.now();
-    const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload');
+    const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
+      throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
+    });
     const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
     const ms = performance.now() - t0;
     counters.searches++;
@@ -117,6 +138,9 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
         allow('GET');
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
         res.end(page);
+      } else if (pathname === '/api') {
+        allow('GET');
+        sendJson(res, 200, api);
       } else if (pathname === '/api/search') {
         allow('POST');
         sendJson(res, 200, await search(req, params));

@@ -2,6 +2,8 @@
  * The jig's HTTP API on a real demo gallery over loopback: correct answers, and 4xx JSON (never a
  * crash) for oversized, non-image, truncated and huge-pixel uploads and for path-traversal URLs.
  */
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import sharp from 'sharp';
@@ -63,6 +65,42 @@ test('search answers the top-k with the query picture among the first 5, scores 
   for (const m of body.matches) expect(fx.gallery.items[m.index].key).toBe(m.key);
 });
 
+/** curl itself, as a user would call the API: `curl -F file=@photo.jpg`. */
+function curl(args: string[]): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sS', '-w', '\n%{http_code}', ...args], (err, out) => {
+      if (err) return reject(err);
+      const cut = out.lastIndexOf('\n');
+      resolve({ status: Number(out.slice(cut + 1)), body: JSON.parse(out.slice(0, cut)) as Record<string, unknown> });
+    });
+  });
+}
+
+test('a multipart/form-data upload (curl -F file=@...) answers exactly like the raw bytes; a form without a file names the accepted forms', async () => {
+  const q = fx.queries[2];
+  const raw = json(await request('POST', '/api/search?k=5', fs.readFileSync(q.file))) as unknown as SearchReply;
+  const form = await curl(['-F', `file=@${q.file}`, `${srv.url}/api/search?k=5`]);
+  expect(form.status).toBe(200);
+  const got = form.body as unknown as SearchReply;
+  expect(got.query).toEqual(raw.query);
+  expect(got.matches.map((m) => [m.index, m.score])).toEqual(raw.matches.map((m) => [m.index, m.score]));
+  const noFile = await curl(['-F', 'note=hello', `${srv.url}/api/search`]);
+  expect(noFile.status).toBe(400);
+  expect(String(noFile.body.error)).toMatch(/has no file field; send the image as the raw request body or as one multipart\/form-data file field/);
+});
+
+test('GET /api is a valid OpenAPI 3 document (swagger-parser) naming every route the server answers', async () => {
+  const r = await request('GET', '/api');
+  expect(r.status).toBe(200);
+  const doc = json(r);
+  const checked = (await SwaggerParser.validate(structuredClone(doc) as never)) as unknown as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  expect(checked.openapi).toMatch(/^3\./);
+  expect(Object.keys(checked.paths).sort()).toEqual(['/api', '/api/gallery', '/api/gallery/{id}', '/api/search', '/api/stats']);
+  expect(Object.keys(checked.paths['/api/search'].post as Record<string, unknown>)).toContain('requestBody');
+  for (const p of ['/api', '/api/gallery', '/api/stats']) expect((await request('GET', p)).status).toBe(200);
+  expect((await request('GET', '/api/gallery/0')).status).toBe(200);
+});
+
 test('gallery thumbnails by index id; listing and stats', async () => {
   const t = await request('GET', '/api/gallery/7');
   expect(t.status).toBe(200);
@@ -98,7 +136,7 @@ test('an image over the pixel limit is 413 before decoding', async () => {
 test('non-image bytes are 415, an empty body 400, whatever the name or type says', async () => {
   const r = await request('POST', '/api/search', Buffer.from('GIF89a but really just text, not an image at all'));
   expect(r.status).toBe(415);
-  expect(String(json(r).error)).toMatch(/not a supported image/);
+  expect(String(json(r).error)).toMatch(/not a supported image.*; send the image as the raw request body or as one multipart\/form-data file field/);
   const e = await request('POST', '/api/search', Buffer.alloc(0));
   expect(e.status).toBe(400);
   // a 195-byte SVG that takes minutes to render is refused before any renderer runs
