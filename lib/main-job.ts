@@ -459,6 +459,10 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
     console.log(`leave-one-domain-out (a head trained without the domain, scored on it):`);
     console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  trained whitened  on gallery  raw`);
     for (const r of res.leaveOut) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${[r.trained, r.whitened, r.whitenedGallery, r.raw].map((v) => v.toFixed(4)).join('  ')}${r.trained < r.whitened ? '  <- loses to whitening' : ''}`);
+    if (res.leaveOut.length > 0) {
+      const mean = (f: (r: LeaveOutScores) => number) => res.leaveOut!.reduce((acc, r) => acc + f(r), 0) / res.leaveOut!.length;
+      console.log(`  ${'mean'.padEnd(20)} ${''.padStart(7)}  ${[mean((r) => r.trained), mean((r) => r.whitened), mean((r) => r.whitenedGallery), mean((r) => r.raw)].map((v) => v.toFixed(4)).join('  ')}  (trained - whitened ${(mean((r) => r.trained - r.whitened) >= 0 ? '+' : '')}${mean((r) => r.trained - r.whitened).toFixed(4)}; ${res.leaveOut.length} held-out domains, ${res.leaveOut.reduce((acc, r) => acc + r.queries, 0)} queries: +-${noise(res.leaveOut.reduce((acc, r) => acc + r.queries, 0)).toFixed(2)} on the mean, +-${noise(res.leaveOut[0].queries).toFixed(2)} per domain)`);
+    }
   } else console.log('leave-one-domain-out: the training data has one domain (needs >= 2)');
   console.log(`submission: ${res.submission}`);
   if (res.report) console.log(`report:     ${res.report}`);

