@@ -30,7 +30,7 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('the main job: data -> records -> split -> backbone features -> head training -> backbone stage (backboneEpochs) -> held-out evaluation per domain beside training-free baselines (+ leave-one-domain-out on multi-domain data) -> export -> submission.zip -> verify -> jig report, into one run folder')
-    .option('--data <dir>', 'your photos as class folders (<dir>/<class>/<image>) or a folder of TFRecords (default: config paths.data; empty = the bundled sample)')
+    .option('--data <dir>', 'your photos as class folders (<dir>/<class>/<image>) or a folder of TFRecords (default: config paths.data; empty = the bundled sample: seven domains of npm-shipped photos)')
     .option('--split <kind>', 'held-out evaluation: classes (whole classes, default) | images (images within each class) | files (record files)')
     .option('--config <file>', 'JSON config (`guie config --list` shows every key)')
     .option('--out <dir>', 'run folder (default <paths.outputs>/run)')
