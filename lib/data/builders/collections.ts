@@ -36,7 +36,7 @@ export interface InstalledCollection extends PhotoCollection {
 }
 
 /** The collections of these domains (default all) that are installed, and why each missing one is not. */
-export function installedCollections(domains?: readonly string[]): { found: InstalledCollection[]; missing: string[] } {
+export function installedCollections(domains?: readonly string[], resolve: (id: string) => string = require.resolve): { found: InstalledCollection[]; missing: string[] } {
   const wanted = domains ?? PHOTO_COLLECTIONS.map((c) => c.domain);
   const unknown = wanted.filter((d) => !PHOTO_COLLECTIONS.some((c) => c.domain === d));
   if (unknown.length > 0) throw new Error(`sample data: unknown domain(s) ${unknown.join(', ')} (known: ${PHOTO_COLLECTIONS.map((c) => c.domain).join(', ')})`);
@@ -45,7 +45,7 @@ export function installedCollections(domains?: readonly string[]): { found: Inst
   for (const c of PHOTO_COLLECTIONS.filter((x) => wanted.includes(x.domain))) {
     let pkgJson: string;
     try {
-      pkgJson = require.resolve(`${c.package}/package.json`);
+      pkgJson = resolve(`${c.package}/package.json`);
     } catch {
       missing.push(`${c.domain}: package ${c.package} is not installed (npm ci installs it)`);
       continue;

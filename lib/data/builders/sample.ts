@@ -401,6 +401,15 @@ interface PlannedView {
   key: string;
 }
 
+/** With a collection missing, the role counts scaled down to the photos there are (the run goes on with fewer domains). */
+function fitToPhotos(o: ResolvedSampleOptions, byDomain: Map<string, Instance[]>): ResolvedSampleOptions {
+  const total = [...byDomain.values()].reduce((a, l) => a + l.length, 0);
+  const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
+  if (need <= total) return o;
+  const f = total / need;
+  return { ...o, trainInstances: Math.max(1, Math.floor(o.trainInstances * f)), heldOutInstances: Math.max(1, Math.floor(o.heldOutInstances * f)), distractorInstances: Math.floor(o.distractorInstances * f) };
+}
+
 /** Every view, its id, label and split, decided from the seed alone (no image work yet). */
 function planViews(o: ResolvedSampleOptions, byDomain: Map<string, Instance[]>): { views: PlannedView[]; roles: SampleManifest['instances']; solution: Solution } {
   const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
@@ -526,7 +535,8 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
       return [d.domain, scanned[k].instances.map((file): Instance => ({ domain: d.domain, file, name: `${d.domain}/${path.relative(base, file).split(path.sep).join('/')}` }))];
     }),
   );
-  const { views, roles, solution } = planViews(o, byDomain);
+  const used = missing.length > 0 ? fitToPhotos(o, byDomain) : o;
+  const { views, roles, solution } = planViews(used, byDomain);
 
   // Shards finished by an interrupted build with the same options are kept.
   const statePath = path.join(outDir, STATE);
@@ -592,7 +602,7 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
     kind: 'guie-sample',
     builderVersion: BUILDER_VERSION,
     optionsHash,
-    options: o,
+    options: used,
     sources: domains.map((d, k) => {
       const role = (l: string[]) => l.filter((n) => n.startsWith(`${d.domain}/`)).length;
       return { ...d.source, files: scanned[k].files, instances: scanned[k].instances.length, train: role(roles.train), heldOut: role(roles.heldOut), distractor: role(roles.distractor) };
@@ -613,6 +623,17 @@ export function defaultSampleDir(config: Config = loadConfig()): string {
   return path.resolve(PROJECT_ROOT, config.paths.cache, 'sample');
 }
 
+/** `a: why; b: why` -> `a, b: why`. */
+function groupMissing(missing: string[]): string {
+  const byReason = new Map<string, string[]>();
+  for (const m of missing) {
+    const [domain, ...rest] = m.split(': ');
+    const why = rest.join(': ');
+    byReason.set(why, [...(byReason.get(why) ?? []), domain]);
+  }
+  return [...byReason].map(([why, ds]) => `${ds.join(', ')}: ${why}`).join('; ');
+}
+
 /** One line for logs, stage tables and notebooks. */
 export function describeSample(m: SampleManifest): string {
   const { train, query, index } = m.splits;
@@ -622,6 +643,6 @@ export function describeSample(m: SampleManifest): string {
     `train ${train.labels} classes x ${m.options.viewsPerInstance} views = ${train.records}, ` +
     `${query.records} queries, index ${index.records} (${m.options.heldOutInstances} held-out instances x ${m.options.indexViewsPerInstance} + ${m.options.distractorInstances} distractors), ` +
     `${m.options.size} px, seed ${m.options.seed}` +
-    (m.missing.length > 0 ? `; without ${m.missing.join('; ')}` : '')
+    (m.missing.length > 0 ? `; without ${groupMissing(m.missing)}` : '')
   );
 }
