@@ -28,7 +28,9 @@ test('backbone features are cached in record-file order (several shards) with la
     const c = loadFeatureCache(dir);
     expect(c.count).toBe(18);
     expect(c.dim).toBe(backbone.featureDim);
-    expect(c.sourceNames).toEqual(['dishes']);
+    // the sample's training domains (six of the seven at this size), each named once
+    expect([...c.sourceNames].sort()).toEqual(m.sources.filter((s) => s.train > 0).map((s) => s.domain).sort());
+    expect(c.sourceNames.length).toBe(6);
     // the same rows straight through pipeline + backbone
     const direct: number[] = [];
     const labels: number[] = [];
