@@ -2,9 +2,9 @@
  * The main job (`npm start`, `guie run [--data DIR]`): the whole notebook sequence on the bundled
  * default or on your own data, into one self-contained run folder. One stage function each:
  *   device -> data (records) -> split -> backbone -> features (cached by content) -> baselines (raw,
- *   PCA, whitened on train and on the gallery) -> head training -> backbone stage -> evaluation on
- *   held-out queries, per domain -> leave-one-domain-out (>= 2 domains) -> export -> verify submission
- *   -> jig report
+ *   PCA, whitened on train and on the gallery) -> leave-one-domain-out per head recipe (>= 2 domains:
+ *   picks the recipe and its epochs) -> head training -> backbone stage -> evaluation on held-out
+ *   queries, per domain -> export -> verify submission -> jig report
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -27,6 +27,8 @@ import type { CheckpointModel } from './train/checkpoint';
 import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
 import { createModel, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
 import { headInitWeights } from './train/head-init';
+import { chooseRecipe, foldBaselines, foldDomains, leaveDomainOut, type RecipeResult } from './train/leave-domain-out';
+import { parseRecipes, recipeConfig } from './train/recipes';
 import type { FeatureCache } from './train/feature-cache';
 import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './train/settings';
@@ -80,8 +82,19 @@ export interface MainJobResult {
   split: string;
   /** Per domain of the held-out queries: the shipped model beside the training-free baselines. */
   domains: DomainScores[];
-  /** Leave-one-domain-out (data of >= 2 domains): for each domain D, a head trained without D, scored on D. */
+  /** Leave-one-domain-out of the chosen recipe (data of >= 2 domains): for each domain D, a head trained without D, scored on D. */
   leaveOut: LeaveOutScores[] | null;
+  /** Every recipe tried, with its mean held-out-domain validation; `chosen` trained the shipped head (the only one when there was no search). */
+  recipes: { chosen: string; epochs: number | null; tried: RecipeSummary[] };
+}
+
+export interface RecipeSummary {
+  recipe: string;
+  /** Mean held-out-domain validation mP@5 at its best epoch (what chose the recipe). */
+  validation: number;
+  epochs: number;
+  /** Mean over the held-out domains of the fold heads' scores on the domains' queries (reported, never used to choose). */
+  test: number;
 }
 
 export interface DomainScores {
@@ -99,8 +112,10 @@ export interface LeaveOutScores {
   queries: number;
   /** Training rows left after dropping the domain. */
   trainRows: number;
-  /** A head trained without the domain (same settings, head stage only). */
+  /** A head trained without the domain (the chosen recipe, head stage only), at the epoch the domain's own training rows chose. */
   trained: number;
+  /** That epoch (0 = the untrained whitening start). */
+  epoch: number;
   /** Whitened PCA fitted on the same training rows (without the domain). */
   whitened: number;
   whitenedGallery: number;
@@ -243,9 +258,22 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)}, whitened PCA-${pcaDim} ${b.whitened.toFixed(4)} (fitted on the training rows); whitened on the gallery ${b.whitenedGallery.toFixed(4)} (transductive reference)`,
   );
 
+  // with >= 2 domains, the recipe and its epochs are chosen by how well heads trained without a domain do on it
+  const recipes = parseRecipes(config.recipes);
+  const search =
+    foldDomains(data, split).length > 0
+      ? await stage(
+          'leave domain out',
+          () => recipeSearch({ config, data, split, cache, featureKey: features.key, recipes, pcaDim, gallery: baseline.reports, outDir: path.join(outDir, 'leave-out') }),
+          formatSearch,
+        )
+      : null;
+  const settings = recipeConfig(config, search?.chosen.recipe ?? recipes[0]);
+  // the held-out domains may prefer the untrained start (epoch 0); the export path needs one trained epoch
+  const epochs = search ? Math.max(1, search.chosen.epochs) : null;
   const sets = trainingSets(data, split, cache);
-  const head: HeadConfig = headConfigFrom(config, dim, sets.numClasses);
-  const fitted = fitBatch({ ...trainConfigFrom(config), progressMode: 'lines' }, sets.train.size);
+  const head: HeadConfig = headConfigFrom(settings, dim, sets.numClasses);
+  const fitted = fitBatch({ ...trainConfigFrom(settings), progressMode: 'lines', ...(epochs === null ? {} : { stopAfterEpochs: epochs }) }, sets.train.size);
   const trainCfg: TrainConfig = fitted.cfg;
   const trainDir = path.join(outDir, 'train');
   const modelMeta: CheckpointModel = { backbone: backbone.name, preprocess: backbone.preprocess, head, data: { input: data.input, fingerprint: data.fingerprint, split: split.kind }, featureKey: features.key };
@@ -255,17 +283,18 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     backbone: { name: backbone.name, preprocess: backbone.preprocess },
     features: { dir: cache.dir, key: features.key },
     config,
+    recipe: search ? { chosen: search.chosen.recipe, epochs, by: 'leave-one-domain-out validation' } : { chosen: recipes[0], epochs: null, by: 'the configured recipe (one domain: nothing to leave out)' },
     head,
     train: trainCfg,
   });
-  const init = await headInitWeights(config, head, sets.train);
+  const init = await headInitWeights(settings, head, sets.train);
   const model: TrainModel = createModel(head, init.weights);
   try {
     const untrained = toEmbeddingHead(model);
     const untrainedScore = await score(data, split, embedRows(untrained, queryFeats, dim), embedRows(untrained, indexFeats, dim), config.embeddingDim);
     untrained.dispose();
     // A finished run is reused only for the same settings, features (the key names backbone, pixels and data) and split.
-    const runKey = JSON.stringify({ head, trainCfg, headInit: config.headInit, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
+    const runKey = JSON.stringify({ head, trainCfg, headInit: settings.headInit, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
     const doneFile = path.join(trainDir, 'done.json');
     const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
     const best = path.join(checkpointsDir(trainDir), 'best');
@@ -277,14 +306,16 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
           return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number | null }).best };
         }
         fs.rmSync(trainDir, { recursive: true, force: true });
-        const res = await train(model, sets, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
+        // epochs chosen on held-out domains: the last one is kept, in-domain validation chooses nothing
+        const res = await train(model, epochs === null ? sets : { train: sets.train, val: null }, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
         loadWeightsInto(model, best);
         writeJsonAtomic(doneFile, { key: runKey, best: res.best?.metric ?? null, epoch: res.best?.epoch ?? null });
         return { reused: false, best: res.best?.metric ?? null };
       },
       (r) =>
-        `${head.margin} head${config.headInit === 'whitening' && !init.note ? ' from the whitened PCA' : ''} on ${sets.train.size} cached features of ${head.numClasses} classes, ${config.epochs} epochs; ` +
-        (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
+        `recipe ${search?.chosen.recipe ?? recipes[0]}: ${head.margin} head${settings.headInit === 'whitening' && !init.note ? ' from the whitened PCA' : ''} on ${sets.train.size} cached features of ${head.numClasses} classes, ` +
+        (epochs === null ? `${settings.epochs} epochs; ` : `${epochs} of ${settings.epochs} epochs (the peak of the held-out-domain validation${search!.chosen.epochs === 0 ? '; it preferred the untrained start, 1 epoch is the least the export takes' : ''}); `) +
+        (r.best === null || epochs !== null ? 'last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
         (r.reused ? ' (reused finished run)' : '') +
         (fitted.note ? `; ${fitted.note}` : '') +
         (init.note ? `; ${init.note}` : ''),
@@ -313,18 +344,6 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       raw: domainOf(baseline.reports.raw, d),
       pca: domainOf(baseline.reports.pca64, d),
     }));
-    const trainDomains = new Set(split.train.map((r) => data.rows[r].source));
-    const leaveOut =
-      trainDomains.size >= 2
-        ? await stage(
-            'leave domain out',
-            () => leaveDomainOut({ config, data, split, cache, head, trainCfg, pcaDim, gallery: baseline.reports, outDir: path.join(trainDir, 'leave-out') }),
-            (rows) =>
-              rows.map((r) => `${r.domain}: trained without it ${r.trained.toFixed(4)} vs whitened ${r.whitened.toFixed(4)} (on the gallery ${r.whitenedGallery.toFixed(4)}, raw ${r.raw.toFixed(4)}; ${r.queries} queries)`).join('; ') +
-              (rows.some((r) => r.trained < r.whitened) ? `; warning: the trained head loses to the training-free whitening on ${rows.filter((r) => r.trained < r.whitened).map((r) => r.domain).join(', ')}` : ''),
-          )
-        : null;
-
     const exportDir = path.join(outDir, 'export');
     const exported = await stage(
       'export',
@@ -358,54 +377,42 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       evalDirs,
       split: split.kind,
       domains,
-      leaveOut,
+      leaveOut: search?.rows ?? null,
+      recipes: { chosen: search?.chosen.recipe ?? recipes[0], epochs, tried: search?.tried ?? [] },
     };
   } finally {
     model.dispose();
   }
 }
 
-/**
- * Leave-one-domain-out on cached features: for every domain D of the training rows that also has held-out
- * queries, a head (same settings, head stage only) trained on the other domains' rows and the whitened PCA
- * fitted on those same rows, both scored on D's queries against the whole index: universality measured on
- * domains the model never saw.
- */
-async function leaveDomainOut(a: { config: Config; data: DataSet; split: DataSplit; cache: FeatureCache; head: HeadConfig; trainCfg: TrainConfig; pcaDim: number; gallery: { raw: MetricsReport; whitenedGallery: MetricsReport }; outDir: string }): Promise<LeaveOutScores[]> {
-  const { data, split, cache } = a;
-  const dim = cache.dim;
-  const queryFeats = gatherRows(cache, split.query);
-  const indexFeats = gatherRows(cache, split.index);
-  const out: LeaveOutScores[] = [];
-  const domains = [...new Set(split.train.map((r) => data.rows[r].source))].sort();
-  for (const d of domains) {
-    const queries = a.gallery.raw.byDomain[d]?.queries ?? 0;
-    if (queries === 0) continue;
-    const keep = (r: number) => data.rows[r].source !== d;
-    const without: DataSplit = { ...split, train: split.train.filter(keep), val: split.val.filter(keep) };
-    if (new Set(without.train.map((r) => data.rows[r].label)).size < 2) continue;
-    const sets = trainingSets(data, without, cache);
-    const head = { ...a.head, numClasses: sets.numClasses };
-    const init = await headInitWeights(a.config, head, sets.train);
-    const model = createModel(head, init.weights);
-    try {
-      const dir = path.join(a.outDir, safeName(d));
-      fs.rmSync(dir, { recursive: true, force: true });
-      const cfg = fitBatch(a.trainCfg, sets.train.size).cfg;
-      await train(model, sets, cfg, { outDir: dir, log: () => undefined });
-      loadWeightsInto(model, path.join(checkpointsDir(dir), 'best'));
-      const h = toEmbeddingHead(model);
-      const trained = await score(data, split, embedRows(h, queryFeats, dim), embedRows(h, indexFeats, dim), a.config.embeddingDim);
-      h.dispose();
-      const k = Math.min(a.pcaDim, without.train.length - 1);
-      const pca = fitPca(gatherRows(cache, without.train), dim, k, { seed: a.config.seed });
-      const whitened = await score(data, split, applyPca(pca, queryFeats, true, true), applyPca(pca, indexFeats, true, true), k);
-      out.push({ domain: d, queries, trainRows: without.train.length, trained: trained.byDomain[d].mP5, whitened: whitened.byDomain[d].mP5, whitenedGallery: a.gallery.whitenedGallery.byDomain[d].mP5, raw: a.gallery.raw.byDomain[d].mP5 });
-    } finally {
-      model.dispose();
-    }
-  }
-  return out;
+interface SearchResult {
+  chosen: RecipeResult;
+  tried: RecipeSummary[];
+  rows: LeaveOutScores[];
+}
+
+/** Every recipe left-one-domain-out (lib/train/leave-domain-out.ts), the chosen one's folds beside the training-free baselines of the same rows. */
+async function recipeSearch(a: { config: Config; data: DataSet; split: DataSplit; cache: FeatureCache; featureKey: string; recipes: string[]; pcaDim: number; gallery: { raw: MetricsReport; whitenedGallery: MetricsReport }; outDir: string }): Promise<SearchResult> {
+  const scorer = (q: Float32Array, x: Float32Array, dim: number) => score(a.data, a.split, q, x, dim);
+  const base = await foldBaselines({ data: a.data, split: a.split, cache: a.cache, score: scorer, pcaDim: a.pcaDim, seed: a.config.seed });
+  const results: RecipeResult[] = [];
+  for (const recipe of a.recipes) results.push(await leaveDomainOut({ config: a.config, data: a.data, split: a.split, cache: a.cache, featureKey: a.featureKey, score: scorer, outDir: a.outDir, recipe }));
+  const chosen = chooseRecipe(results);
+  const rows = chosen.folds.map((f): LeaveOutScores => {
+    const b = base.find((x) => x.domain === f.domain)!;
+    return { domain: f.domain, queries: b.queries, trainRows: f.trainRows, trained: f.test, epoch: f.bestEpoch, whitened: b.whitened, whitenedGallery: a.gallery.whitenedGallery.byDomain[f.domain].mP5, raw: a.gallery.raw.byDomain[f.domain].mP5 };
+  });
+  const tried = results.map((r) => ({ recipe: r.recipe, validation: r.score, epochs: r.epochs, test: r.folds.reduce((acc, f) => acc + f.test, 0) / r.folds.length }));
+  return { chosen, tried, rows };
+}
+
+function formatSearch(s: SearchResult): string {
+  const losers = s.rows.filter((r) => r.trained < r.whitened).map((r) => r.domain);
+  return (
+    `recipes by mean held-out-domain validation: ${s.tried.map((t) => `${t.recipe} ${t.validation.toFixed(4)} at epoch ${t.epochs}`).join(', ')}; chosen ${s.chosen.recipe}; ` +
+    s.rows.map((r) => `${r.domain}: trained without it ${r.trained.toFixed(4)} vs whitened ${r.whitened.toFixed(4)} (on the gallery ${r.whitenedGallery.toFixed(4)}, raw ${r.raw.toFixed(4)}; ${r.queries} queries)`).join('; ') +
+    (losers.length > 0 ? `; warning: the trained head loses to the training-free whitening on ${losers.join(', ')}` : '')
+  );
 }
 
 /** The backbone stage after the head (backboneEpochs > 0): its best checkpoint and the held-out embeddings it gives. */
@@ -456,12 +463,15 @@ export async function mainJobCommand(opts: { config?: string; data?: string; out
   console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  model   whitened  on gallery  PCA     raw`);
   for (const r of res.domains) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${[r.model, r.whitened, r.whitenedGallery, r.pca, r.raw].map((v) => v.toFixed(4)).join('  ')}`);
   if (res.leaveOut) {
-    console.log(`leave-one-domain-out (a head trained without the domain, scored on it):`);
-    console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  trained whitened  on gallery  raw`);
-    for (const r of res.leaveOut) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${[r.trained, r.whitened, r.whitenedGallery, r.raw].map((v) => v.toFixed(4)).join('  ')}${r.trained < r.whitened ? '  <- loses to whitening' : ''}`);
+    console.log(`head recipes, each trained leaving every domain out in turn (chosen by the held-out domains' own training rows; their queries below):`);
+    console.log(`  ${'recipe'.padEnd(12)} validation  epochs  queries`);
+    for (const t of res.recipes.tried) console.log(`  ${t.recipe.padEnd(12)} ${t.validation.toFixed(4).padStart(10)}  ${String(t.epochs).padStart(6)}  ${t.test.toFixed(4)}${t.recipe === res.recipes.chosen ? '  <- chosen' : ''}`);
+    console.log(`leave-one-domain-out, recipe ${res.recipes.chosen} (a head trained without the domain, scored on it):`);
+    console.log(`  ${'domain'.padEnd(20)} ${'queries'.padStart(7)}  epoch  trained whitened  on gallery  raw`);
+    for (const r of res.leaveOut) console.log(`  ${r.domain.padEnd(20)} ${String(r.queries).padStart(7)}  ${String(r.epoch).padStart(5)}  ${[r.trained, r.whitened, r.whitenedGallery, r.raw].map((v) => v.toFixed(4)).join('  ')}${r.trained < r.whitened ? '  <- loses to whitening' : ''}`);
     if (res.leaveOut.length > 0) {
       const mean = (f: (r: LeaveOutScores) => number) => res.leaveOut!.reduce((acc, r) => acc + f(r), 0) / res.leaveOut!.length;
-      console.log(`  ${'mean'.padEnd(20)} ${''.padStart(7)}  ${[mean((r) => r.trained), mean((r) => r.whitened), mean((r) => r.whitenedGallery), mean((r) => r.raw)].map((v) => v.toFixed(4)).join('  ')}  (trained - whitened ${(mean((r) => r.trained - r.whitened) >= 0 ? '+' : '')}${mean((r) => r.trained - r.whitened).toFixed(4)}; ${res.leaveOut.length} held-out domains, ${res.leaveOut.reduce((acc, r) => acc + r.queries, 0)} queries: +-${noise(res.leaveOut.reduce((acc, r) => acc + r.queries, 0)).toFixed(2)} on the mean, +-${noise(res.leaveOut[0].queries).toFixed(2)} per domain)`);
+      console.log(`  ${'mean'.padEnd(20)} ${''.padStart(7)}  ${''.padStart(5)}  ${[mean((r) => r.trained), mean((r) => r.whitened), mean((r) => r.whitenedGallery), mean((r) => r.raw)].map((v) => v.toFixed(4)).join('  ')}  (trained - whitened ${(mean((r) => r.trained - r.whitened) >= 0 ? '+' : '')}${mean((r) => r.trained - r.whitened).toFixed(4)}; ${res.leaveOut.length} held-out domains, ${res.leaveOut.reduce((acc, r) => acc + r.queries, 0)} queries: +-${noise(res.leaveOut.reduce((acc, r) => acc + r.queries, 0)).toFixed(2)} on the mean, +-${noise(res.leaveOut[0].queries).toFixed(2)} per domain)`);
     }
   } else console.log('leave-one-domain-out: the training data has one domain (needs >= 2)');
   console.log(`submission: ${res.submission}`);

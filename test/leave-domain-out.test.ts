@@ -1,8 +1,9 @@
 /**
  * Universality measured: `guie run` on records of three domains reports, per held-out domain, the
- * shipped model beside the training-free baselines, and leave-one-domain-out: for each domain a head
- * trained without it (its rows really absent), scored on it beside the whitened PCA fitted on the
- * same rows, with a warning wherever training loses to that whitening.
+ * shipped model beside the training-free baselines, and leave-one-domain-out: for each recipe and
+ * domain a head trained without it (its rows really absent), validated on its training rows, scored on
+ * its queries beside the whitened PCA fitted on the same rows, with a warning wherever training loses
+ * to that whitening; the recipe and epochs with the best held-out-domain validation train the shipped head.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -33,7 +34,7 @@ test('per-domain table and leave-one-domain-out on three domains', async () => {
   }
   writeJsonAtomic(path.join(records, MANIFEST_FILE), mergeManifests(manifests));
 
-  const config = mergeConfig(DEFAULT_CONFIG, { validFraction: 0.25, epochs: 10, backboneEpochs: 0, batchSize: 16, paths: { ...DEFAULT_CONFIG.paths, data: records, cache: path.join(tmp, 'cache'), outputs: tmp } });
+  const config = mergeConfig(DEFAULT_CONFIG, { validFraction: 0.25, epochs: 6, recipes: 'base,l2-sp', backboneEpochs: 0, batchSize: 16, paths: { ...DEFAULT_CONFIG.paths, data: records, cache: path.join(tmp, 'cache'), outputs: tmp } });
   const res = await runMainJob({ config, outDir: path.join(tmp, 'run'), jig: false, log: () => undefined });
   expect(res.stages.map((s) => s.stage)).toContain('leave domain out');
 
@@ -58,9 +59,35 @@ test('per-domain table and leave-one-domain-out on three domains', async () => {
     expect(r.whitenedGallery).toBeCloseTo(res.domains.find((d) => d.domain === r.domain)!.whitenedGallery, 10);
     expect(r.trained).toBeGreaterThan(0);
   }
+  // the recipe search: both recipes scored; the chosen one has the best mean validation (the first on a tie) and set the shipped head's epochs
+  const tried = res.recipes.tried;
+  expect(tried.map((t) => t.recipe)).toEqual(['base', 'l2-sp']);
+  const top = Math.max(...tried.map((t) => t.validation));
+  expect(res.recipes.chosen).toBe(tried.find((t) => t.validation === top)!.recipe);
+  for (const t of tried) expect([0, 1, 2, 3, 4, 5, 6]).toContain(t.epochs);
+  const chosen = tried.find((t) => t.recipe === res.recipes.chosen)!;
+  expect(res.recipes.epochs).toBe(Math.max(1, chosen.epochs));
+  expect(chosen.test).toBeCloseTo(lodo.reduce((a, r) => a + r.trained, 0) / lodo.length, 10);
+  const run = JSON.parse(fs.readFileSync(path.join(tmp, 'run', 'run.json'), 'utf8'));
+  expect(run.recipe.chosen).toBe(res.recipes.chosen);
+  expect(run.train.stopAfterEpochs).toBe(res.recipes.epochs);
+  const epochRecords = fs.readFileSync(path.join(tmp, 'run', 'train', 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"epoch"'));
+  expect(epochRecords.length).toBe(res.recipes.epochs);
+  // each fold's curve: one point per epoch plus the start, validated on the domain's training rows only
+  for (const recipe of ['base', 'l2-sp']) {
+    const folds = ['north', 'south', 'west'].map((d) => JSON.parse(fs.readFileSync(path.join(tmp, 'run', 'leave-out', recipe, d, 'done.json'), 'utf8')).result);
+    for (const fold of folds) {
+      expect(fold.curve).toHaveLength(7);
+      expect(fold.bestEpoch).toBe(fold.curve.indexOf(Math.max(...fold.curve)));
+    }
+    // every training/validation row validates the one fold that leaves its domain out and trains the two others
+    expect(folds.reduce((a, f) => a + f.valRows, 0)).toBe(trainRows + (run.split.val as number));
+    expect(folds.reduce((a, f) => a + f.trainRows, 0)).toBe(2 * trainRows);
+  }
   const stage = res.stages.find((s) => s.stage === 'leave domain out')!.result;
+  expect(stage).toMatch(/recipes by mean held-out-domain validation: base \d\.\d{4} at epoch \d, l2-sp \d\.\d{4} at epoch \d; chosen (base|l2-sp)/);
   expect(stage).toMatch(/north: trained without it \d\.\d{4} vs whitened \d\.\d{4}/);
   const losers = lodo.filter((r) => r.trained < r.whitened).map((r) => r.domain);
   if (losers.length > 0) expect(stage).toContain(`warning: the trained head loses to the training-free whitening on ${losers.join(', ')}`);
   else expect(stage).not.toContain('warning');
-}, 300_000);
+}, 900_000);

@@ -67,6 +67,8 @@ export interface TrainConfig {
   /** L2-SP: adds anchor/2 · ||w - w0||^2 over the stage's trained weights, w0 = their values when the stage began; 0 or absent = off. */
   anchor?: number;
   progressMode?: 'bar' | 'lines' | 'silent';
+  /** Stop after this many epochs of the schedule, which still spans every stage's epochs (early stopping chose them elsewhere); absent = all. */
+  stopAfterEpochs?: number;
 }
 
 /** The winners' two stages: head only, then backbone (+ margin) at the backbone lr with the projection frozen. */
@@ -208,7 +210,7 @@ export async function train(
   const microPerEpoch = Math.floor(trainSet.size / cfg.batchSize / cfg.accumSteps) * cfg.accumSteps;
   if (microPerEpoch === 0) throw new Error(`train: ${trainSet.size} training rows make no full step of batch ${cfg.batchSize} x accumulation ${cfg.accumSteps}`);
   const stepsPerEpoch = microPerEpoch / cfg.accumSteps;
-  const totalEpochs = cfg.stages.reduce((a, s) => a + s.epochs, 0);
+  const totalEpochs = Math.min(cfg.stages.reduce((a, s) => a + s.epochs, 0), cfg.stopAfterEpochs ?? Infinity);
 
   // where to start
   let resumed = opts.resume ? latestCheckpoint(ckptDir, log) : null;
