@@ -9,6 +9,7 @@ import { mainJobCommand } from './main-job';
 import { describeConfig, loadConfig } from './config';
 import { loadModel } from './model-loader';
 import { register as registerData } from './data/commands';
+import { register as registerPhotos } from './data/photos/commands';
 import { register as registerModel } from './model/commands';
 import { register as registerTrain } from './train/commands';
 import { register as registerRetrieval } from './retrieval/commands';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('the main job: data -> records -> split -> backbone features -> head training -> backbone stage (backboneEpochs) -> held-out evaluation per domain beside training-free baselines (+ leave-one-domain-out on multi-domain data) -> export -> submission.zip -> verify -> jig report, into one run folder')
-    .option('--data <dir>', 'your photos as class folders (<dir>/<class>/<image>) or a folder of TFRecords (default: config paths.data; empty = the bundled sample: seven domains of npm-shipped photos)')
+    .option('--data <dir>', 'your photos as class folders (<dir>/<class>/<image>) or a folder of TFRecords (default: config paths.data; empty = the bundled sample: npm-shipped photos plus the Debian collections of guie fetch-photos, fetched first unless GUIE_OFFLINE=1)')
     .option('--split <kind>', 'held-out evaluation: classes (whole classes, default) | images (images within each class) | files (record files)')
     .option('--config <file>', 'JSON config (`guie config --list` shows every key)')
     .option('--out <dir>', 'run folder (default <paths.outputs>/run)')
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
 
   // one register() per stage, in notebook order: data, model, training, evaluation, export, jig
   registerData(program);
+  registerPhotos(program);
   registerModel(program);
   registerTrain(program);
   registerRetrieval(program, (m) => loadModel(m), () => path.resolve(PROJECT_ROOT, loadConfig().paths.cache, 'eval'));

@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import { PROJECT_ROOT } from '../util/paths';
 import { buildRecords, MANIFEST_FILE, readManifest } from './builders/build';
 import { buildSampleData, defaultSampleDir, describeSample, type SampleOptions } from './builders/sample';
+import { fetchMissingPhotos, offline, photoCacheDir } from './photos/fetch';
 import { listFolderSource } from './builders/sources';
 import { dataFingerprint } from './fingerprint';
 import { debugSubset, listShards } from './pipeline';
@@ -128,7 +129,10 @@ export async function openDataSet(config: Config, opts: OpenDataOptions, dataPat
 
 async function openSample(config: Config, opts: OpenDataOptions): Promise<DataSet> {
   const outDir = opts.sample?.outDir ?? defaultSampleDir(config);
-  const m = await buildSampleData({ seed: config.seed, ...opts.sample, outDir, log: () => undefined });
+  const photoCache = opts.sample?.photoCache ?? photoCacheDir(config.paths.cache);
+  // the Debian collections of the domains asked for arrive first (one line per package); a failed fetch only drops its domains
+  if (!offline()) fetchMissingPhotos(opts.sample?.domains, photoCache, opts.log ?? ((l) => console.log(l)));
+  const m = await buildSampleData({ seed: config.seed, ...opts.sample, outDir, photoCache, log: () => undefined });
   const roles = ['train', 'query', 'index'] as const;
   const files = roles.flatMap((r) => m.splits[r].shards.map((s) => path.join(outDir, s.file)));
   const fileRole = roles.flatMap((r) => m.splits[r].shards.map(() => r));

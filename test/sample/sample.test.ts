@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
+import { PHOTO_COLLECTIONS } from '../../lib/data/builders/collections';
 import { buildSampleData, listInstances, picturesSource, readSampleManifest, type SampleManifest, type SampleOptions } from '../../lib/data/builders/sample';
 import { decodeRecord, type ImageRecord } from '../../lib/data/schema';
 import { readTfRecords } from '../../lib/data/tfrecord';
@@ -69,7 +70,33 @@ test('photos: the package repeats some photos; duplicates are dropped so no inst
   expect(manifest.sources.map((s) => s.domain)).toEqual(['dishes', 'apparel', 'textiles', 'products', 'nature', 'graphic-art', 'scenes']);
   expect(manifest.sources.slice(1).every((s) => s.package === '@pictwo/images' && s.license === 'MIT' && s.instances >= 45)).toBe(true);
   expect(manifest.sources.reduce((a, s) => a + s.instances, 0)).toBeGreaterThanOrEqual(1000);
-  expect(manifest.missing).toEqual([]);
+  // built without a photo cache: the Debian collections are named as missing, the npm ones are all there
+  expect(manifest.missing).toEqual(PHOTO_COLLECTIONS.filter((c) => c.from === 'debian').map((c) => `${c.domain}: Debian package ${c.package} is not fetched (guie fetch-photos fetches it)`));
+});
+
+test('a fetched Debian collection joins the sample with its package, version and licence; its arrival or loss rebuilds the sample', async () => {
+  // a stand-in for a fetched krank: 20 of the dishes photos, laid out and marked as fetch-photos leaves them
+  const cache = path.join(root, 'photos');
+  const reef = path.join(cache, 'krank_9.9-1', 'underwater', 'reef');
+  fs.mkdirSync(reef, { recursive: true });
+  for (const f of (await listInstances(picturesSource().dir)).instances.slice(0, 20)) fs.copyFileSync(path.join(picturesSource().dir, f), path.join(reef, f));
+  const done = { package: 'krank', version: '9.9-1', fetched: '2024-01-01T00:00:00.000Z', debBytes: 1, license: 'copyright', domains: { underwater: { folders: ['underwater/reef'], files: 20 } } };
+  fs.writeFileSync(path.join(cache, 'krank_9.9-1', 'done.json'), JSON.stringify(done));
+
+  const dir = path.join(root, 'debian');
+  const opts = { ...SMALL, domains: ['nature', 'underwater'], outDir: dir };
+  const without = await buildSampleData(opts);
+  expect(without.sources.map((s) => s.domain)).toEqual(['nature']);
+  expect(without.missing).toEqual(['underwater: Debian package krank is not fetched (guie fetch-photos fetches it)']);
+  const withIt = await buildSampleData({ ...opts, photoCache: cache });
+  expect(withIt.optionsHash).not.toBe(without.optionsHash);
+  expect(withIt.missing).toEqual([]);
+  expect(withIt.sources[1]).toMatchObject({ domain: 'underwater', package: 'krank', version: '9.9-1', license: PHOTO_COLLECTIONS.find((c) => c.domain === 'underwater')!.license, files: 20, instances: 20, heldOut: 3 });
+  expect(withIt.instances.heldOut.filter((n) => n.startsWith('underwater/underwater/reef/'))).toHaveLength(3);
+  expect(new Set((await records(dir, withIt, 'query')).map((r) => r.source))).toEqual(new Set(['nature', 'underwater']));
+  // the cache emptied again: the stale sample in the same folder is not reused
+  fs.rmSync(path.join(cache, 'krank_9.9-1', 'done.json'));
+  expect(await buildSampleData(opts)).toEqual(without);
 });
 
 test('domains: roles are dealt round-robin over the domains; asking for fewer domains draws only from them', async () => {
@@ -199,7 +226,9 @@ test('an interrupted build resumes: finished shards are kept, the result is byte
 
 test('bad options fail with what is wrong', async () => {
   const outDir = path.join(root, 'bad');
-  await expect(buildSampleData({ ...SMALL, trainInstances: 5000, outDir })).rejects.toThrow(/5000 train \+ 6 held-out \+ 4 distractor instances = 5010, but only \d+ distinct photos exist \(dishes 46\d, apparel 105, /);
+  // every domain asked for is there (the npm ones), so too many instances is an error, not a sample scaled to fit
+  const npm = PHOTO_COLLECTIONS.filter((c) => c.from === 'npm').map((c) => c.domain);
+  await expect(buildSampleData({ ...SMALL, domains: npm, trainInstances: 5000, outDir })).rejects.toThrow(/5000 train \+ 6 held-out \+ 4 distractor instances = 5010, but only \d+ distinct photos exist \(dishes 46\d, apparel 105, /);
   await expect(buildSampleData({ ...SMALL, viewsPerInstance: 1.5, outDir })).rejects.toThrow(/option viewsPerInstance must be an integer >= 1, got 1.5/);
   await expect(buildSampleData({ ...SMALL, outDir, photoDirs: { dishes: [path.join(root, 'nowhere')] } })).rejects.toThrow(/nowhere does not exist/);
 });

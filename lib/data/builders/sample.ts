@@ -1,7 +1,7 @@
 /**
  * Bundled sample data for instance-level retrieval, built at run time from the photo collections of
- * collections.ts (several GUIE domains, each shipped in an npm dependency; no image is ever copied into
- * the repository). Each photo is one instance; seeded, realistic augmentations (crop, scale, rotation,
+ * collections.ts (several GUIE domains, each shipped in an npm dependency or fetched from a Debian package
+ * into the photo cache; no image is ever copied into the repository). Each photo is one instance; seeded, realistic augmentations (crop, scale, rotation,
  * shear, colour, blur, JPEG quality) make its views. Instances are dealt to the held-out, distractor and
  * training roles round-robin over the domains (so every domain has held-out queries and, where it has
  * photos left, training classes), written as TFRecord shards with a host-style solution CSV (domain per
@@ -82,6 +82,8 @@ export interface SampleOptions {
   augment?: Partial<ViewAugment>;
   /** Domains to draw from (default: every collection installed, see collections.ts). */
   domains?: string[];
+  /** Folder of the fetched Debian collections (`<paths.cache>/photos`, filled by `guie fetch-photos`); without it they count as missing. */
+  photoCache?: string;
   /** Photo folders by domain, in place of the installed collections (your own folders, tests). */
   photoDirs?: Record<string, string[]>;
   /** Concurrent sharp pipelines. */
@@ -89,13 +91,13 @@ export interface SampleOptions {
   log?: (message: string) => void;
 }
 
-export type ResolvedSampleOptions = Required<Omit<SampleOptions, 'outDir' | 'domains' | 'photoDirs' | 'concurrency' | 'log' | 'augment'>> & { augment: ViewAugment };
+export type ResolvedSampleOptions = Required<Omit<SampleOptions, 'outDir' | 'domains' | 'photoCache' | 'photoDirs' | 'concurrency' | 'log' | 'augment'>> & { augment: ViewAugment };
 
 export const DEFAULT_SAMPLE_OPTIONS: Readonly<Omit<ResolvedSampleOptions, 'augment'>> = Object.freeze({
   seed: 42,
-  trainInstances: 640,
-  heldOutInstances: 175,
-  distractorInstances: 35,
+  trainInstances: 960,
+  heldOutInstances: 240,
+  distractorInstances: 60,
   viewsPerInstance: 4,
   queryViewsPerInstance: 1,
   indexViewsPerInstance: 2,
@@ -323,7 +325,7 @@ export async function listInstances(dir: string): Promise<{ files: number; insta
 const photoFiles = (dir: string) => fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().map((f) => path.join(dir, f));
 
 async function scanPhotos(dirs: string[]): Promise<{ files: number; instances: string[] }> {
-  for (const dir of dirs) if (!fs.existsSync(dir)) throw new Error(`sample photo folder ${dir} does not exist (is its package installed? npm ci installs ${PICTURES_PACKAGE} and the others of collections.ts)`);
+  for (const dir of dirs) if (!fs.existsSync(dir)) throw new Error(`sample photo folder ${dir} does not exist (is its package installed? npm ci installs ${PICTURES_PACKAGE} and the others of collections.ts, guie fetch-photos the Debian ones)`);
   const files = dirs.flatMap(photoFiles);
   const hashes = await mapLimit(files, Math.max(2, os.cpus().length), (f) =>
     dHash(f).catch((e: Error) => {
@@ -347,12 +349,12 @@ interface DomainPhotos {
 }
 
 /** The domains to draw from: the installed collections (or the caller's folders), and the reasons for the missing ones. */
-function domainPhotos(opts: Pick<SampleOptions, 'domains' | 'photoDirs'>): { domains: DomainPhotos[]; missing: string[] } {
+function domainPhotos(opts: Pick<SampleOptions, 'domains' | 'photoDirs' | 'photoCache'>): { domains: DomainPhotos[]; missing: string[] } {
   if (opts.photoDirs) {
     const domains = Object.entries(opts.photoDirs).map(([domain, dirs]) => ({ domain, dirs, source: { domain, package: 'folder', version: '', license: 'as the folder states' } }));
     return { domains: domains.filter((d) => !opts.domains || opts.domains.includes(d.domain)), missing: [] };
   }
-  const { found, missing } = installedCollections(opts.domains);
+  const { found, missing } = installedCollections(opts.domains, opts.photoCache);
   if (found.length === 0) throw new Error(`sample data: no photo collection is installed (${missing.join('; ')})`);
   return { domains: found.map((c) => ({ domain: c.domain, dirs: c.dirs, source: { domain: c.domain, package: c.package, version: c.version, license: c.license } })), missing };
 }
