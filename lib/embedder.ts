@@ -17,7 +17,7 @@ export interface Embedder {
   readonly dim: number;
   /** How this embedder wants pixels prepared; callers may pre-resize with it to batch images of mixed sizes. */
   readonly preprocess: Preprocess;
-  /** n images -> n*dim row-major float32, each row L2-normalised. */
+  /** n images -> n*dim row-major float32, each row L2-normalised (except a baseline's raw backbone features: lib/retrieval/baseline-backbone.ts). */
   embed(images: RgbImage[]): Promise<Float32Array>;
   dispose(): void;
 }

@@ -26,6 +26,8 @@ export interface LoadedModel {
   fingerprint: string;
   /** What was loaded, for logs. */
   description: string;
+  /** The backbone it was built on, when the model records it (its untrained features are the baselines). */
+  backbone?: string;
 }
 
 const sha = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
@@ -44,7 +46,7 @@ async function exported(onnxFile: string | null, savedModelDir: string, imageSiz
   const preprocess: Preprocess = about?.preprocess ?? { imageSize: imageSize!, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' };
   const embedder = await createExportEmbedder(engine, { onnxFile: onnxFile ?? undefined, savedModelDir }, preprocess);
   const bytes = onnxFile ? fs.readFileSync(onnxFile) : Buffer.concat([fs.readFileSync(path.join(savedModelDir, 'saved_model.pb')), ...fs.readdirSync(path.join(savedModelDir, 'variables')).sort().map((f) => fs.readFileSync(path.join(savedModelDir, 'variables', f)))]);
-  return { embedder, fingerprint: `${engine}:${sha(bytes)}:${JSON.stringify(preprocess)}`, description: `${what} (${about ? `${about.backbone}, ${preprocess.imageSize} px ${preprocess.resize}` : `${imageSize} px squash`}, ${engine})` };
+  return { embedder, backbone: about?.backbone, fingerprint: `${engine}:${sha(bytes)}:${JSON.stringify(preprocess)}`, description: `${what} (${about ? `${about.backbone}, ${preprocess.imageSize} px ${preprocess.resize}` : `${imageSize} px squash`}, ${engine})` };
 }
 
 /** A training checkpoint: the backbone it was trained on (recorded in the checkpoint) + its head, in tfjs. */
@@ -60,7 +62,7 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
   const crc = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { crc32c: number }).crc32c;
   const name = `tfjs:${meta.backbone}+dense${k.shape[1]}:${crc.toString(16)}`;
-  return { embedder: createFeatureEmbedder(backbone, head, { name }), fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
+  return { embedder: createFeatureEmbedder(backbone, head, { name }), backbone: meta.backbone, fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
 }
 
 /** `imageSize`: only for exported models that record no preprocessing. */

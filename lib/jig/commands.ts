@@ -8,8 +8,10 @@ import { initBackend } from '../device';
 import { parseSchema } from '../data/schema';
 import { writeFileAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
+import { formatBaselines } from '../retrieval/baselines';
+import { jigBaselines } from './baselines';
 import { buildDemoGallery } from './demo-gallery';
-import { loadJigModel } from './embedders';
+import { loadJigModel, type JigModel } from './embedders';
 import { openGallery, type Gallery } from './gallery';
 import { DEFAULT_LIMITS } from './image';
 import { jigReportHtml } from './report';
@@ -28,26 +30,36 @@ export interface GallerySpec {
   cacheDir?: string;
 }
 
-export async function openJigGallery(spec: GallerySpec): Promise<Gallery> {
+const gallerySource = async (spec: GallerySpec) => spec.gallery ?? (await buildDemoGallery(DEMO_DIR)).gallery;
+
+/** `model`: already loaded (default: loaded from `spec.model`). */
+export async function openJigGallery(spec: GallerySpec, model?: JigModel): Promise<Gallery> {
   await initBackend();
-  const source = spec.gallery ?? (await buildDemoGallery(DEMO_DIR)).gallery;
-  const model = await loadJigModel(spec.model, spec.imageSize);
-  return openGallery(source, model.embedder, { cacheDir: spec.cacheDir, modelFingerprint: model.fingerprint, schema: spec.schema ? parseSchema(spec.schema) : undefined });
+  const source = await gallerySource(spec);
+  const m = model ?? (await loadJigModel(spec.model, spec.imageSize));
+  return openGallery(source, m.embedder, { cacheDir: spec.cacheDir, modelFingerprint: m.fingerprint, schema: spec.schema ? parseSchema(spec.schema) : undefined });
 }
 
 export interface JigCommandOptions extends GallerySpec {
   queries?: string;
   out: string;
   k: number;
+  /** commander's --no-baselines: false leaves the untrained backbone's columns out of the report. */
+  baselines?: boolean;
 }
 
 /** Embeds/loads the gallery, searches every query, writes the HTML report; returns the results. */
 export async function jigCommand(opts: JigCommandOptions, log: (s: string) => void = console.log): Promise<JigResult> {
   const queries = opts.queries ?? (opts.gallery ? undefined : (await buildDemoGallery(DEMO_DIR)).queries);
   if (!queries) throw new Error('--queries is required with --gallery');
-  const gallery = await openJigGallery(opts);
+  const model = await loadJigModel(opts.model, opts.imageSize);
+  const gallery = await openJigGallery(opts, model);
   try {
-    const result = await searchFolder(gallery, queries, { k: opts.k });
+    const searched = await searchFolder(gallery, queries, { k: opts.k });
+    // the demo descriptor has no backbone to compare with
+    const wanted = opts.baselines !== false && opts.model !== undefined && opts.model !== 'demo';
+    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: await gallerySource(opts), queries, backbone: model.backbone, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
+    const result = baselines ? { ...searched, baselines } : searched;
     writeFileAtomic(opts.out, jigReportHtml(result, gallery));
     const s = gallery.stats();
     log(`gallery: ${s.size} images (${s.cached ? 'cached index' : `embedded in ${(s.buildMs / 1000).toFixed(1)} s`}), ${result.queries.length} queries`);
@@ -55,6 +67,7 @@ export async function jigCommand(opts: JigCommandOptions, log: (s: string) => vo
       log(`mP@5 ${result.metrics.overall.mP5.toFixed(4)} over ${result.metrics.overall.queries} queries`);
       for (const [d, m] of Object.entries(result.metrics.byDomain)) log(`  ${d.padEnd(20)} mP@5 ${m.mP5.toFixed(4)} (${m.queries})`);
     }
+    if (result.baselines) log(formatBaselines(result.baselines));
     log(`report: ${opts.out}`);
     return result;
   } finally {
@@ -96,6 +109,7 @@ export function register(program: Command): void {
     .option('--queries <dir>', 'query images (sub-folder = label gives ground truth); default: the demo queries')
     .option('--out <file>', 'report file', path.join(PROJECT_ROOT, 'outputs', 'jig', 'report.html'))
     .option('-k <n>', 'matches shown per query', int('-k'), 5)
+    .option('--no-baselines', "with a --model: leave out the training-free baselines (its untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the gallery)")
     .action(async (o: JigCommandOptions) => {
       await jigCommand(o);
     });

@@ -10,6 +10,8 @@ import { DemoEmbedder } from './demo-embedder';
 export interface JigModel {
   embedder: Embedder;
   fingerprint: string;
+  /** The backbone the model records (none for the demo descriptor): its untrained features are the report's baselines. */
+  backbone?: string;
 }
 
 /** `imageSize`: only for exported models that record no preprocessing (lib/model-loader.ts). */
@@ -19,5 +21,5 @@ export async function loadJigModel(spec = 'demo', imageSize?: number): Promise<J
     return { embedder, fingerprint: embedder.name };
   }
   const m = await loadModel(spec, { imageSize });
-  return { embedder: m.embedder, fingerprint: m.fingerprint };
+  return { embedder: m.embedder, fingerprint: m.fingerprint, backbone: m.backbone };
 }

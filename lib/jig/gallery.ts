@@ -11,7 +11,7 @@ import type { Embedder } from '../embedder';
 import { readTfRecords } from '../data/tfrecord';
 import { decodeRecord, DEFAULT_SCHEMA, type RecordSchema } from '../data/schema';
 import { ExactIndex } from '../retrieval/exact-index';
-import { embedToDir, readEmbeddings, type ImageSource } from '../retrieval/embed';
+import { embedToDir, readEmbeddings, type Embeddings, type ImageSource } from '../retrieval/embed';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
 import { decodeForEmbedder, DEFAULT_LIMITS, thumbnail, type ImageLimits } from './image';
@@ -148,7 +148,7 @@ export class Gallery {
     readonly index: ExactIndex,
     private readonly thumbs: readonly Buffer[],
     readonly embedder: Embedder,
-    readonly info: { source: string; fingerprint: string; cached: boolean; buildMs: number; limits: ImageLimits },
+    readonly info: { source: string; fingerprint: string; cached: boolean; buildMs: number; limits: ImageLimits; embeddingsDir: string },
   ) {}
 
   get size(): number {
@@ -164,6 +164,11 @@ export class Gallery {
   async embedEncoded(images: Uint8Array[], names: string[] = images.map((_, i) => `image ${i}`)): Promise<Float32Array> {
     const rgb = await Promise.all(images.map(async (b, i) => (await decodeForEmbedder(b, this.embedder.preprocess, this.info.limits, names[i])).rgb));
     return this.embedder.embed(rgb);
+  }
+
+  /** The embedder's rows as cached, ids = item keys (before the index L2-normalises them: a baseline's raw features). */
+  features(): Embeddings {
+    return readEmbeddings(this.info.embeddingsDir);
   }
 
   /** Top-k gallery matches for each query vector, best first. */
@@ -221,9 +226,9 @@ export async function openGallery(source: string, embedder: Embedder, opts: Gall
   if (src.entries.length === 0) throw new Error(`gallery ${source}: no images found`);
   const fp = fingerprint(src.files, source, embedder, opts.modelFingerprint);
   const dir = path.join(opts.cacheDir ?? path.join(PROJECT_ROOT, 'outputs', 'jig', 'cache'), fp);
-  const info = { source, fingerprint: fp, limits };
+  const info = { source, fingerprint: fp, limits, embeddingsDir: path.join(dir, 'embeddings') };
   const finish = (items: GalleryItem[], thumbs: Buffer[], cached: boolean): Gallery => {
-    const emb = readEmbeddings(path.join(dir, 'embeddings'));
+    const emb = readEmbeddings(info.embeddingsDir);
     const index = new ExactIndex(emb.dim);
     index.add(emb.ids, emb.vectors);
     return new Gallery(items, index, thumbs, embedder, { ...info, cached, buildMs: Date.now() - t0 });
@@ -240,7 +245,7 @@ export async function openGallery(source: string, embedder: Embedder, opts: Gall
       for (const e of src.entries) yield { id: e.key, decode: async () => (await decodeForEmbedder(await e.read(), embedder.preprocess, limits, `${source}: ${e.key}`)).rgb };
     },
   };
-  const state = await embedToDir(imageSource, embedder, path.join(dir, 'embeddings'), { batchSize: opts.batchSize, progress: opts.progressMode });
+  const state = await embedToDir(imageSource, embedder, info.embeddingsDir, { batchSize: opts.batchSize, progress: opts.progressMode });
   // a file that does not decode is left out of the gallery (said once), not the end of the whole folder
   const skipped = new Set((state.skipped ?? []).map((k) => k.id));
   if (skipped.size > 0) (opts.log ?? ((m: string) => console.warn(m)))(`${source}: skipped ${skipped.size} unreadable images, first: ${(state.skipped ?? []).slice(0, 3).map((k) => k.reason).join('; ')}`);

@@ -4,6 +4,7 @@
  * Per query: the top-k with thumbnails, scores, labels/domains and hit/miss marks; then mP@5
  * overall and per domain, and a 2-D PCA of gallery and query embeddings.
  */
+import { baselineLabels, type BaselineOutcome, type BaselineRow } from '../retrieval/baselines';
 import type { MetricSet } from '../retrieval/metrics';
 import type { Gallery, GalleryStats } from './gallery';
 import type { JigResult, QueryResult } from './search';
@@ -20,6 +21,7 @@ export const REPORT_CSS = `
 .guie-jig .cell.query img{border-color:#1e88e5}.guie-jig .cell.hit img{border-color:#2e7d32}.guie-jig .cell.miss img{border-color:#c62828}
 .guie-jig .mark{font-weight:bold}.guie-jig .hit .mark{color:#2e7d32}.guie-jig .miss .mark{color:#c62828}
 .guie-jig .sep{width:2px;align-self:stretch;background:#ddd}
+.guie-jig td.lose{background:#fde0dc;color:#b71c1c}
 `;
 
 function cell(cls: string, img: Buffer | undefined, lines: string[]): string {
@@ -40,12 +42,29 @@ export function queryRowHtml(q: QueryResult, gallery: Gallery): string {
 
 const f3 = (x: number) => x.toFixed(3);
 
+/** The model's mP@5 cell (marked where it loses to the whitened baseline), then the baselines' mP@5 cells. */
+function mP5Cells(m: MetricSet, b: BaselineRow | undefined): string {
+  if (!b) return `<td><b>${f3(m.mP5)}</b></td>`;
+  const model = b.loses ? `<td class="lose" title="loses to the whitened PCA fitted on the gallery"><b>${f3(m.mP5)}</b> ▼</td>` : `<td><b>${f3(m.mP5)}</b></td>`;
+  return `${model}<td>${f3(b.whitenedGallery)}</td><td>${f3(b.pca)}</td><td>${f3(b.raw)}</td>`;
+}
+
+function baselineNote(b: BaselineOutcome | undefined): string {
+  if (!b) return '';
+  if (b.kind === 'skipped') return `<p>Training-free baselines skipped: ${esc(b.reason)}.</p>`;
+  return `<p>Baselines: the untrained ${esc(b.backbone)} on the same images, both PCAs fitted on the gallery's features (transductive); ▼ marks where the model loses to the whitened PCA.</p>`;
+}
+
 export function metricsTableHtml(r: JigResult): string {
   if (!r.metrics) return `<p>No ground truth: no query label occurs in the gallery, so nothing is scored.</p>`;
-  const row = (name: string, m: MetricSet) => `<tr><th style="text-align:left">${esc(name)}</th><td>${m.queries}</td><td><b>${f3(m.mP5)}</b></td><td>${f3(m.recall['1'])}</td><td>${f3(m.recall['5'])}</td><td>${f3(m.mAP100)}</td></tr>`;
-  const domains = Object.entries(r.metrics.byDomain).map(([d, m]) => row(d, m));
-  return `<table class="metrics"><tr><th></th><th>queries</th><th>mP@5</th><th>recall@1</th><th>recall@5</th><th>mAP@100</th></tr>${row('overall', r.metrics.overall)}${domains.join('')}</table>
-${r.unjudged > 0 ? `<p>${r.unjudged} queries have no ground truth (no label, or a label absent from the gallery): shown below, not scored.</p>` : ''}`;
+  const b = r.baselines?.kind === 'computed' ? r.baselines : undefined;
+  const rowOf = (group: string) => b?.rows.find((x) => x.group === group);
+  const row = (name: string, m: MetricSet, group: string) => `<tr><th style="text-align:left">${esc(name)}</th><td>${m.queries}</td>${mP5Cells(m, rowOf(group))}<td>${f3(m.recall['1'])}</td><td>${f3(m.recall['5'])}</td><td>${f3(m.mAP100)}</td></tr>`;
+  const domains = Object.entries(r.metrics.byDomain).map(([d, m]) => row(d, m, d));
+  const l = b ? baselineLabels(b) : undefined;
+  const heads = l ? `<th>mP@5 model</th><th>${esc(l.whitenedGallery)}</th><th>${esc(l.pca)}</th><th>${esc(l.raw)}</th>` : '<th>mP@5</th>';
+  return `<table class="metrics"><tr><th></th><th>queries</th>${heads}<th>recall@1</th><th>recall@5</th><th>mAP@100</th></tr>${row('overall', r.metrics.overall, 'overall')}${domains.join('')}</table>
+${baselineNote(r.baselines)}${r.unjudged > 0 ? `<p>${r.unjudged} queries have no ground truth (no label, or a label absent from the gallery): shown below, not scored.</p>` : ''}`;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5'];

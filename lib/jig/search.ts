@@ -4,7 +4,9 @@
  * equals gallery labels), with the host's mP@5 overall and per domain (lib/retrieval/metrics).
  */
 import * as fs from 'fs';
+import type { BaselineOutcome } from '../retrieval/baselines';
 import { retrievalMetrics, type MetricsReport } from '../retrieval/metrics';
+import type { Solution } from '../retrieval/solution';
 import type { Gallery, GalleryItem, Match } from './gallery';
 import { listImageFolder } from './gallery';
 import { thumbnail } from './image';
@@ -26,12 +28,28 @@ export interface JigResult {
   unjudged: number;
   /** 2-D PCA (lib/viz) of gallery then query embeddings: n*2 row-major each, and the variance share per axis. */
   projection: { gallery: Float32Array; queries: Float32Array; explained?: [number, number] };
+  /** The model's untrained backbone beside it (lib/jig/baselines.ts), when `guie jig` computed them. */
+  baselines?: BaselineOutcome;
 }
 
 export interface JigOptions {
   k: number;
   /** Images embedded per call. */
   batchSize: number;
+}
+
+/** Ground truth of query files against gallery items: same label = relevant; queries whose label the gallery lacks are left out. */
+export function jigSolution(items: readonly GalleryItem[], queries: readonly GalleryItem[]): Solution {
+  const byLabel = new Map<string, string[]>();
+  for (const it of items) if (it.label !== undefined) byLabel.set(it.label, [...(byLabel.get(it.label) ?? []), it.key]);
+  const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
+  for (const q of queries) {
+    const relevant = q.label !== undefined ? byLabel.get(q.label) : undefined;
+    if (!relevant) continue;
+    solution.relevant.set(q.key, relevant);
+    if (q.domain !== undefined) solution.domain.set(q.key, q.domain);
+  }
+  return solution;
 }
 
 /** Searches every image under `queryDir` (labels/domains from sub-folders, as for galleries). */
@@ -48,19 +66,12 @@ export async function searchFolder(gallery: Gallery, queryDir: string, options: 
   // mP@5 and mAP@100 need their full prediction lists even when fewer matches are displayed.
   const ranked = await gallery.search(vectors, Math.max(opts.k, 100));
 
-  const byLabel = new Map<string, string[]>();
-  for (const it of gallery.items) if (it.label !== undefined) byLabel.set(it.label, [...(byLabel.get(it.label) ?? []), it.key]);
-  const relevance = new Map<string, string[]>();
-  const domain = new Map<string, string>();
+  const { relevant: relevance, domain } = jigSolution(gallery.items, files);
   const predictions = new Map<string, string[]>();
   const queries: QueryResult[] = [];
   for (const [i, f] of files.entries()) {
-    const relevant = f.label !== undefined ? byLabel.get(f.label) : undefined;
-    if (relevant) {
-      relevance.set(f.key, relevant);
-      predictions.set(f.key, ranked[i].map((m) => m.key));
-      if (f.domain !== undefined) domain.set(f.key, f.domain);
-    }
+    const relevant = relevance.get(f.key);
+    if (relevant) predictions.set(f.key, ranked[i].map((m) => m.key));
     queries.push({
       key: f.key,
       label: f.label,

@@ -14,6 +14,8 @@ export interface TfjsEmbedderOptions {
   name?: string;
   /** Images per forward pass. */
   batchSize?: number;
+  /** Without a head: rows are the backbone's features as they are, not L2-normalised (what the PCA baselines fit on, as on a feature cache). */
+  raw?: boolean;
 }
 
 /** Any frozen feature extractor: normalised NHWC pixels -> [n, featureDim] features. */
@@ -58,7 +60,7 @@ export function createFeatureEmbedder(backbone: FeatureExtractor, head: Embeddin
         }
         const y = tf.tidy(() => {
           const feats = backbone.features(tf.tensor4d(pixels, [batch.length, size, size, 3]));
-          return head ? head.forward(feats, false) : l2Normalize(feats);
+          return head ? head.forward(feats, false) : opts.raw ? feats : l2Normalize(feats);
         });
         out.set(await y.data(), start * dim);
         y.dispose();

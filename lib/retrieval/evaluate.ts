@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Embedder } from '../embedder';
 import { writeJsonAtomic } from '../util/atomic';
+import type { BaselineBackbone } from './baseline-backbone';
+import { compareToBaselines, formatBaselines, scoreBaselines, type BaselineOutcome } from './baselines';
 import { embedToDir, Embeddings, folderSource, ImageSource, readEmbeddings } from './embed';
 import { ExactIndex, ExactIndexOptions } from './exact-index';
 import { HnswIndex, HnswOptions } from './hnsw-index';
@@ -33,6 +35,8 @@ export interface EvalReport {
   queries: { embedded: number; inSolution: number; ignored: number };
   k: number;
   searchSeconds: number;
+  /** The untrained backbone's training-free baselines beside the model (`guie eval --model` on image folders). */
+  baselines?: BaselineOutcome;
 }
 
 /** Builds an index over embeddings. */
@@ -81,6 +85,16 @@ export async function evaluateEmbeddings(queries: Embeddings, index: VectorIndex
     k,
     searchSeconds,
   };
+}
+
+/** Just the metrics of query embeddings against index embeddings (an exact index over `index`, disposed after). */
+export async function scoreEmbeddings(queries: Embeddings, index: Embeddings, solution: Solution, opts: EvalOptions = {}): Promise<MetricsReport> {
+  const built = buildIndex(index, opts.indexKind, opts);
+  try {
+    return (await evaluateEmbeddings(queries, built, solution, { ...opts, k: Math.min(opts.k ?? 100, index.ids.length) })).metrics;
+  } finally {
+    await built.dispose();
+  }
 }
 
 /** Images plus a model: embed both sets (resumable, under `workDir`), then evaluate. */
@@ -139,6 +153,8 @@ export interface EvalCommandOptions extends EvalOptions {
   modelFingerprint?: string;
   workDir?: string;
   batchSize?: number;
+  /** With `embedder` on image folders: opens the model's untrained backbone (lib/retrieval/baseline-backbone.ts), or says why there is none; absent: no baselines. */
+  openBaseline?: () => Promise<BaselineBackbone | { reason: string }>;
 }
 
 const isEmbeddings = (dir: string) => fs.existsSync(path.join(dir, 'state.json'));
@@ -162,15 +178,36 @@ function listingStamp(dir: string): string {
   return short(parts.join('\n'));
 }
 
+/** A folder of images embedded by `embedder`, cached under the work dir by model key, folder path and listing. */
+async function embedFolder(dir: string, role: 'queries' | 'index', embedder: Embedder, key: string, opts: EvalCommandOptions): Promise<Embeddings> {
+  const root = opts.workDir ?? path.join(path.dirname(path.resolve(opts.solution ?? dir)), 'eval-cache');
+  const cache = path.join(root, short(key), `${role}-${short(path.resolve(dir))}-${listingStamp(dir)}`);
+  await embedToDir(folderSource(dir, embedder.preprocess), embedder, cache, { batchSize: opts.batchSize });
+  return readEmbeddings(cache);
+}
+
 /** Embeddings as given, or embedded now from a folder of images. */
 async function embeddingsOf(dir: string, role: 'queries' | 'index', opts: EvalCommandOptions): Promise<Embeddings> {
   if (isEmbeddings(dir)) return readEmbeddings(dir);
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--${role} ${dir}: not a folder`);
   if (!opts.embedder) throw new Error(`${dir}: not an embeddings directory (no state.json); pass --model to embed a folder of images`);
-  const root = opts.workDir ?? path.join(path.dirname(path.resolve(opts.solution ?? dir)), 'eval-cache');
-  const cache = path.join(root, short(opts.modelFingerprint ?? opts.embedder.name), `${role}-${short(path.resolve(dir))}-${listingStamp(dir)}`);
-  await embedToDir(folderSource(dir, opts.embedder.preprocess), opts.embedder, cache, { batchSize: opts.batchSize });
-  return readEmbeddings(cache);
+  return embedFolder(dir, role, opts.embedder, opts.modelFingerprint ?? opts.embedder.name, opts);
+}
+
+/** The same query and index folders through the untrained backbone, beside the model's metrics. */
+async function baselinesOf(opts: EvalCommandOptions, open: () => Promise<BaselineBackbone | { reason: string }>, model: MetricsReport, solution: Solution, extraQueries: EvalOptions['extraQueries']): Promise<BaselineOutcome> {
+  const given = [opts.queries, opts.index].find((d) => isEmbeddings(d) || isSavedIndex(d));
+  if (given) return { kind: 'skipped', reason: `${given} holds embeddings, not images: the untrained backbone needs the image folders` };
+  const baseline = await open();
+  if ('reason' in baseline) return { kind: 'skipped', reason: baseline.reason };
+  try {
+    const features = { queries: await embedFolder(opts.queries, 'queries', baseline.embedder, baseline.key, opts), index: await embedFolder(opts.index, 'index', baseline.embedder, baseline.key, opts) };
+    if (features.index.ids.length < 2) return { kind: 'skipped', reason: 'a PCA needs at least 2 index images' };
+    const scores = await scoreBaselines(features, (q, i) => scoreEmbeddings(q, i, solution, { ...opts, extraQueries }), { backbone: baseline.name });
+    return compareToBaselines(model, scores);
+  } finally {
+    baseline.embedder.dispose();
+  }
 }
 
 /** `guie eval`: prints the summary, writes the JSON report, returns it. */
@@ -189,8 +226,10 @@ export async function evalCommand(opts: EvalCommandOptions, log: (s: string) => 
       if (truth.unmatched.length > 0) log(`${truth.unmatched.length} queries have no class folder in the index and are left out (first: ${truth.unmatched[0]})`);
       extraQueries = 'ignore';
     }
-    const report = await evaluateEmbeddings(queries, index, solution, { ...opts, extraQueries });
+    const scored = await evaluateEmbeddings(queries, index, solution, { ...opts, extraQueries });
+    const report: EvalReport = opts.embedder && opts.openBaseline ? { ...scored, baselines: await baselinesOf(opts, opts.openBaseline, scored.metrics, solution, extraQueries) } : scored;
     log(formatEvalReport(report));
+    if (report.baselines) log(formatBaselines(report.baselines));
     if (opts.out) {
       const inputs = { solution: opts.solution ? path.resolve(opts.solution) : 'class folders', queries: path.resolve(opts.queries), index: path.resolve(opts.index), model: opts.embedder?.name };
       writeJsonAtomic(opts.out, { inputs, ...report });

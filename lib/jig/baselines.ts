@@ -1,0 +1,50 @@
+/**
+ * The jig report's training-free baselines: the same gallery and queries through the model's
+ * untrained backbone (lib/retrieval/baseline-backbone.ts), scored and compared with the model's
+ * metrics by lib/retrieval/baselines.ts, exactly as `guie eval` does. The backbone's gallery is a
+ * gallery cache of its own (keyed by the backbone's key), so a second report embeds only the queries.
+ */
+import * as fs from 'fs';
+import type { RecordSchema } from '../data/schema';
+import { openBaselineBackbone } from '../retrieval/baseline-backbone';
+import { compareToBaselines, scoreBaselines, type BaselineOutcome } from '../retrieval/baselines';
+import { scoreEmbeddings } from '../retrieval/evaluate';
+import type { MetricsReport } from '../retrieval/metrics';
+import { listImageFolder, openGallery, type Gallery } from './gallery';
+import { jigSolution } from './search';
+
+export interface JigBaselineOptions {
+  /** The gallery as given to the jig (image folder or TFRecords). */
+  source: string;
+  queries: string;
+  /** The model's backbone (lib/jig/embedders.ts); undefined: skipped, saying why. */
+  backbone?: string;
+  cacheDir?: string;
+  schema?: RecordSchema;
+  batchSize?: number;
+}
+
+/** Baselines beside `model` (the jig's metrics over `gallery`), or why they were skipped. */
+export async function jigBaselines(gallery: Gallery, model: MetricsReport, opts: JigBaselineOptions): Promise<BaselineOutcome> {
+  const baseline = await openBaselineBackbone(opts.backbone);
+  if ('reason' in baseline) return { kind: 'skipped', reason: baseline.reason };
+  const base = await openGallery(opts.source, baseline.embedder, { cacheDir: opts.cacheDir, modelFingerprint: baseline.key, schema: opts.schema, progressMode: 'silent' });
+  try {
+    const index = base.features();
+    if (index.ids.length < 2) return { kind: 'skipped', reason: 'a PCA needs at least 2 gallery images' };
+    const files = listImageFolder(opts.queries);
+    const batch = opts.batchSize ?? 32;
+    const vectors = new Float32Array(files.length * index.dim);
+    for (let b = 0; b < files.length; b += batch) {
+      const part = files.slice(b, b + batch);
+      vectors.set(await base.embedEncoded(await Promise.all(part.map((f) => fs.promises.readFile(f.file))), part.map((f) => f.file)), b * index.dim);
+    }
+    const solution = jigSolution(gallery.items, files);
+    const queries = { ids: files.map((f) => f.key), vectors, dim: index.dim };
+    const scores = await scoreBaselines({ queries, index }, (q, i) => scoreEmbeddings(q, i, solution, { extraQueries: 'ignore' }), { backbone: baseline.name });
+    return compareToBaselines(model, scores);
+  } finally {
+    await base.dispose();
+    baseline.embedder.dispose();
+  }
+}
