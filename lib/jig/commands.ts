@@ -16,7 +16,7 @@ import { openGallery, type Gallery } from './gallery';
 import { DEFAULT_LIMITS } from './image';
 import { jigReportHtml } from './report';
 import { searchFolder, type JigResult } from './search';
-import { startJigServer, type RunningServer } from './server';
+import { DEFAULT_SERVE, startJigServer, type RunningServer } from './server';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, 'outputs', 'jig', 'demo');
 
@@ -81,11 +81,15 @@ export interface ServeCommandOptions extends GallerySpec {
   port: number;
   maxUploadBytes: number;
   maxPixels: number;
+  /** Host names answered besides loopback and IP literals (DNS-rebinding defence); "*" = any. */
+  allowHost: string[];
+  decodes: number;
+  queue: number;
 }
 
 export async function serveCommand(opts: ServeCommandOptions, log: (s: string) => void = console.log): Promise<RunningServer> {
   const gallery = await openJigGallery(opts);
-  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels } });
+  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels }, allowedHosts: opts.allowHost, decodes: { concurrent: Math.max(1, opts.decodes), queued: opts.queue } });
   if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') log(`warning: listening on ${opts.host}: reachable from other machines`);
   log(`guie serve: ${gallery.size} gallery images at ${server.url}`);
   return server;
@@ -119,6 +123,9 @@ export function register(program: Command): void {
     .option('--port <n>', 'port (0 = any free one)', int('--port'), 8080)
     .option('--max-upload-bytes <n>', 'largest accepted upload', int('--max-upload-bytes'), DEFAULT_LIMITS.maxBytes)
     .option('--max-pixels <n>', 'largest accepted width*height', int('--max-pixels'), DEFAULT_LIMITS.maxPixels)
+    .option('--allow-host <name>', 'also answer requests whose Host header is this name (repeatable; "*" = any). Loopback names and IP literals are always answered; other names are refused against DNS rebinding', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--decodes <n>', 'uploads decoded and embedded at once', int('--decodes'), DEFAULT_SERVE.decodes.concurrent)
+    .option('--queue <n>', 'uploads that may wait for a decode slot; beyond that 503 + Retry-After', int('--queue'), DEFAULT_SERVE.decodes.queued)
     .action(async (o: ServeCommandOptions) => {
       await serveCommand(o);
     });

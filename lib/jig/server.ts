@@ -10,12 +10,16 @@
  *   GET  /api/stats          index statistics, limits and served-query counters
  *
  * Safety: binds 127.0.0.1 by default; no server paths in answers (the gallery source is named by its basename); uploads are bounded in bytes (413) and pixels (413), judged
- * by decoding (415 not an image, 400 corrupt/truncated); files are only reachable by index id.
+ * by decoding (415 not an image, 400 corrupt/truncated); files are only reachable by index id. A Host header that names another
+ * name is 403 (DNS rebinding: a web page whose name resolves to 127.0.0.1 cannot reach the API; IP literals are answered), and so is a POST from another
+ * origin (browsers send Origin / Sec-Fetch-Site; a cross-origin form could otherwise make the server decode). At most
+ * `decodes.concurrent` uploads decode at once and `decodes.queued` wait; beyond that 503 + Retry-After. Over-long URLs are 414,
+ * over-long headers 431; HEAD answers every GET route.
  * Every failure is a JSON `{error}` with a 4xx/5xx status; a handler error never ends the process.
  */
 import * as http from 'http';
 import * as path from 'path';
-import type { AddressInfo } from 'net';
+import { isIP, type AddressInfo } from 'net';
 import { decodeForEmbedder, DEFAULT_LIMITS, ImageError, type ImageLimits } from './image';
 import type { Gallery } from './gallery';
 import { openApiDocument } from './openapi';
@@ -29,9 +33,18 @@ export interface ServeOptions {
   /** Default and largest k a search may ask for. */
   k: number;
   maxK: number;
+  /** Host names (no port) answered besides the loopback names and the bound address; "*" answers any Host. */
+  allowedHosts: readonly string[];
+  /** Uploads decoded and embedded at once, and how many more may wait for a turn. */
+  decodes: { concurrent: number; queued: number };
+  /** Longest request target (path + query) in bytes; longer is 414. Headers over Node's 16 KiB are 431. */
+  maxUrlBytes: number;
 }
 
-export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50 };
+export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16 }, maxUrlBytes: 8192 };
+
+const MAX_HEADER_BYTES = 16_384;
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
 export interface RunningServer {
   server: http.Server;
@@ -43,15 +56,66 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': data.length, 'Cache-Control': 'no-store' });
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': data.length, 'Cache-Control': 'no-store', ...headers });
   res.end(data);
+}
+
+/** The name part of a Host header ("[::1]:8080" -> "[::1]", "Example.com." -> "example.com"). */
+function hostName(header: string): string {
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0];
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/** 403 unless the Host names this server, and, for a POST, the request comes from its own origin (or from no browser page at all). */
+function checkOrigin(req: http.IncomingMessage, opts: ServeOptions): void {
+  const host = req.headers.host;
+  if (!host) throw new HttpError(400, 'no Host header');
+  const bound = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const names = [...LOOPBACK_NAMES, bound.toLowerCase(), ...opts.allowedHosts.map((h) => h.toLowerCase())];
+  // an IP literal cannot be a rebinding attack (that needs a name the attacker's DNS answers); names must be listed
+  const name = hostName(host);
+  if (!opts.allowedHosts.includes('*') && isIP(name.replace(/^\[|\]$/g, '')) === 0 && !names.includes(name)) {
+    throw new HttpError(403, `Host "${host.slice(0, 128)}" is not this server (answered: ${names.join(', ')}; guie serve --allow-host <name> adds one)`);
+  }
+  if (req.method !== 'POST') return;
+  const origin = req.headers.origin;
+  let originHost: string | null = null;
+  try {
+    originHost = origin && origin !== 'null' ? new URL(origin).host : null;
+  } catch {
+    /* a malformed Origin is refused below */
+  }
+  const crossSite = req.headers['sec-fetch-site'] === 'cross-site';
+  if ((origin !== undefined && originHost?.toLowerCase() !== host.toLowerCase()) || crossSite) {
+    throw new HttpError(403, `cross-origin POST refused (Origin ${String(origin).slice(0, 128)}); the page at / and clients without an Origin (curl, scripts) may search`);
+  }
+}
+
+/** At most `concurrent` tasks at once and `queued` waiting; a task beyond that is refused with 503 at once. */
+function decodeLimiter(limits: ServeOptions['decodes']): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (running >= limits.concurrent) {
+      if (waiting.length >= limits.queued) throw new HttpError(503, `busy: ${running} uploads decoding and ${waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
+      await new Promise<void>((go) => waiting.push(go));
+    } else running++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }
 
 /**
@@ -74,11 +138,12 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> 
       else if (size > 8 * maxBytes) req.destroy();
     });
     req.on('end', () => (size > maxBytes ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
-    req.on('close', () => (req.complete ? undefined : reject(new HttpError(400, 'upload aborted'))));
+    req.on('error', () => reject(new HttpError(400, ABORTED)));
+    req.on('close', () => (req.complete ? undefined : reject(new HttpError(400, ABORTED))));
   });
 }
 
+const ABORTED = 'upload aborted by the client';
 const UPLOAD_FORMS = 'send the image as the raw request body or as one multipart/form-data file field (curl -F file=@photo.jpg)';
 
 /** The image bytes of an upload: the body itself, or the first file of a multipart/form-data body (parsed by Node's built-in fetch). */
@@ -109,15 +174,19 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
   const page = Buffer.from(jigPageHtml({ title: `GUIE jig — ${gallery.stats().embedder}`, k: opts.k, maxBytes: opts.limits.maxBytes }));
   const counters = { searches: 0, rejected: 0, totalMs: 0 };
   const api = openApiDocument(opts, `GUIE jig — ${gallery.stats().embedder}`);
+  const limited = decodeLimiter(opts.decodes);
 
   const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
     const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
     const t0 = performance.now();
-    const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
-      throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
+    const { q, matches } = await limited(async () => {
+      const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
+        throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
+      });
+      const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
+      return { q, matches };
     });
-    const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
     const ms = performance.now() - t0;
     counters.searches++;
     counters.totalMs += ms;
@@ -131,9 +200,11 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
     const params = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
     const method = req.method ?? 'GET';
     const allow = (m: string) => {
-      if (method !== m) throw new HttpError(405, `${pathname} takes ${m}, not ${method}`);
+      if (method !== m && !(m === 'GET' && method === 'HEAD')) throw new HttpError(405, `${pathname} takes ${m}${m === 'GET' ? ' (or HEAD)' : ''}, not ${method}`);
     };
     const handle = async () => {
+      if (raw.length > opts.maxUrlBytes) throw new HttpError(414, `request target of ${raw.length} bytes is over the ${opts.maxUrlBytes}-byte limit`);
+      checkOrigin(req, opts);
       if (pathname === '/') {
         allow('GET');
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
@@ -166,14 +237,15 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
     };
     handle().catch((e: unknown) => {
       const status = e instanceof HttpError || e instanceof ImageError ? e.status : 500;
-      if (status < 500) counters.rejected++;
-      else console.error(`guie serve: ${method} ${pathname}: ${e instanceof Error ? e.stack : String(e)}`);
-      const message = status < 500 && e instanceof Error ? e.message : 'internal error';
+      if (status < 500 || e instanceof HttpError) counters.rejected++;
+      if (e instanceof HttpError && e.message === ABORTED) console.error(`guie serve: ${method} ${pathname.slice(0, 128)}: ${ABORTED}`);
+      else if (status >= 500 && !(e instanceof HttpError)) console.error(`guie serve: ${method} ${pathname}: ${e instanceof Error ? e.stack : String(e)}`);
+      const message = (status < 500 || e instanceof HttpError) && e instanceof Error ? e.message : 'internal error';
       if (res.headersSent) res.destroy();
       else if (!res.destroyed) {
         // After a 413 the rest of an oversized upload is not worth reading: close the connection.
         if (status === 413) res.setHeader('Connection', 'close');
-        sendJson(res, status, { error: message });
+        sendJson(res, status, { error: message }, e instanceof HttpError ? e.headers : {});
       }
       // Drain an unread upload (e.g. a 404/405 POST) so the client can read the answer.
       req.resume();
@@ -185,8 +257,14 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
 export async function startJigServer(gallery: Gallery, options: Partial<ServeOptions> = {}): Promise<RunningServer> {
   const opts = { ...DEFAULT_SERVE, ...options };
   await gallery.search(new Float32Array(gallery.embedder.dim), 1);
-  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, jigHandler(gallery, opts));
-  server.on('clientError', (_e, socket) => socket.destroy());
+  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES }, jigHandler(gallery, opts));
+  server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    // headers (or a request line) beyond Node's parser limit: say so before closing, as HTTP asks
+    if (e.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
+      const body = JSON.stringify({ error: `request headers over the ${MAX_HEADER_BYTES}-byte limit` });
+      socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    } else socket.destroy();
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {

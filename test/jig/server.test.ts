@@ -1,6 +1,8 @@
 /**
  * The jig's HTTP API on a real demo gallery over loopback: correct answers, and 4xx JSON (never a
- * crash) for oversized, non-image, truncated and huge-pixel uploads and for path-traversal URLs.
+ * crash) for oversized, non-image, truncated and huge-pixel uploads and for path-traversal URLs;
+ * foreign Host names and cross-origin POSTs refused, HEAD answered, 414/431 for over-long requests,
+ * 503 + Retry-After beyond the decode queue, and an aborted upload logged as one line.
  */
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { execFile } from 'child_process';
@@ -17,7 +19,7 @@ const MAX_PIXELS = 2_000_000;
 
 beforeAll(async () => {
   fx = await makeFixture();
-  srv = await startJigServer(fx.gallery, { port: 0, limits: { maxBytes: MAX_BYTES, maxPixels: MAX_PIXELS } });
+  srv = await startJigServer(fx.gallery, { port: 0, limits: { maxBytes: MAX_BYTES, maxPixels: MAX_PIXELS }, decodes: { concurrent: 2, queued: 64 } }); // room for the 50-search burst below
 });
 afterAll(async () => {
   await srv?.close();
@@ -31,13 +33,13 @@ interface Reply {
 }
 
 /** Raw http.request, so the path reaches the server byte for byte (fetch would normalise "..").*/
-function request(method: string, rawPath: string, body?: Buffer): Promise<Reply> {
-  const url = new URL(srv.url);
+function request(method: string, rawPath: string, body?: Buffer, headers: Record<string, string> = {}, server: RunningServer = srv): Promise<Reply & { headers: http.IncomingHttpHeaders }> {
+  const url = new URL(server.url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers: body ? { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } : {} }, (res) => {
+    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers: { ...(body ? { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } : {}), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(chunks) }));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(chunks), headers: res.headers }));
     });
     req.on('error', reject);
     req.end(body);
@@ -206,4 +208,98 @@ test('50 concurrent searches are all answered, each identical to its sequential 
   const stats = json(await request('GET', '/api/stats')) as { served: { searches: number; rejected: number } };
   expect(stats.served.searches).toBeGreaterThanOrEqual(50 + fx.queries.length);
   expect(stats.served.rejected).toBeGreaterThan(10);
+});
+
+test('a Host name other than this server is 403 (DNS rebinding); loopback names and IP literals are answered', async () => {
+  const port = new URL(srv.url).port;
+  const foreign = await request('GET', '/api/stats', undefined, { Host: `evil.example:${port}` });
+  expect(foreign.status).toBe(403);
+  expect(String(json(foreign).error)).toMatch(/Host "evil\.example:\d+" is not this server .*--allow-host/);
+  const searched = await request('POST', '/api/search', fs.readFileSync(fx.queries[0].file), { Host: 'rebind.attacker.test' });
+  expect(searched.status).toBe(403);
+  for (const host of [`localhost:${port}`, `LOCALHOST:${port}`, `127.0.0.1:${port}`, '192.168.1.5:80', '[::1]']) expect((await request('GET', '/api/stats', undefined, { Host: host })).status).toBe(200);
+  // --allow-host adds a name
+  const named = await startJigServer(fx.gallery, { port: 0, allowedHosts: ['jig.lan'] });
+  try {
+    expect((await request('GET', '/api/stats', undefined, { Host: 'jig.lan:8080' }, named)).status).toBe(200);
+    expect((await request('GET', '/api/stats', undefined, { Host: 'other.lan' }, named)).status).toBe(403);
+  } finally {
+    await named.close();
+  }
+});
+
+test('a POST from another origin is 403 (a web page cannot make the server search); same-origin and Origin-less POSTs are answered', async () => {
+  const body = fs.readFileSync(fx.queries[1].file);
+  const cross = await request('POST', '/api/search', body, { Origin: 'http://evil.example', 'Content-Type': 'text/plain' });
+  expect(cross.status).toBe(403);
+  expect(String(json(cross).error)).toMatch(/cross-origin POST refused \(Origin http:\/\/evil\.example\)/);
+  expect((await request('POST', '/api/search', body, { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
+  expect((await request('POST', '/api/search', body, { Origin: 'null' })).status).toBe(403); // sandboxed frames and file:// pages
+  expect((await request('POST', '/api/search', body, { Origin: srv.url, 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
+  expect((await request('POST', '/api/search', body)).status).toBe(200);
+});
+
+test('HEAD answers every GET route with its headers and no body', async () => {
+  for (const p of ['/', '/api', '/api/stats', '/api/gallery', '/api/gallery/0']) {
+    const get = await request('GET', p);
+    const head = await request('HEAD', p);
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect(head.headers['content-length']).toBe(String(get.body.length));
+    expect(head.type).toBe(get.type);
+  }
+  expect((await request('HEAD', '/api/search')).status).toBe(405);
+});
+
+test('an over-long URL is 414 and over-long headers 431, each a JSON error', async () => {
+  const longUrl = await request('GET', '/api/gallery?offset=' + '1'.repeat(9000));
+  expect(longUrl.status).toBe(414);
+  expect(String(json(longUrl).error)).toMatch(/request target of 9\d{3} bytes is over the 8192-byte limit/);
+  const bigHeader = await request('GET', '/api/stats', undefined, { 'X-Padding': 'x'.repeat(20_000) });
+  expect(bigHeader.status).toBe(431);
+  expect(String(json(bigHeader).error)).toMatch(/request headers over the 16384-byte limit/);
+  expect((await request('GET', '/api/stats')).status).toBe(200); // and the server goes on
+});
+
+test('beyond the decode queue a search is 503 with Retry-After; every search is then either answered or told to retry', async () => {
+  const busy = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1 } });
+  try {
+    const bodies = fx.queries.slice(0, 12).map((q) => fs.readFileSync(q.file));
+    const replies = await Promise.all(bodies.map((b) => request('POST', '/api/search?k=3', b, {}, busy)));
+    const statuses = replies.map((r) => r.status);
+    expect(statuses.every((st) => st === 200 || st === 503)).toBe(true);
+    expect(statuses.filter((st) => st === 200).length).toBeGreaterThanOrEqual(2); // the one decoding and the one queued
+    const refused = replies.filter((r) => r.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.headers['retry-after']).toBe('1');
+      expect(String(json(r).error)).toMatch(/busy: 1 uploads decoding and 1 waiting/);
+    }
+    // the queue drains: a search afterwards is answered
+    expect((await request('POST', '/api/search?k=3', bodies[0], {}, busy)).status).toBe(200);
+  } finally {
+    await busy.close();
+  }
+});
+
+test('an upload the client aborts is logged as one line without a stack, and the server goes on', async () => {
+  const lines: string[] = [];
+  const spy = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  try {
+    const url = new URL(srv.url);
+    await new Promise<void>((resolve) => {
+      const req = http.request({ host: url.hostname, port: url.port, method: 'POST', path: '/api/search', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': 100_000 } });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(1000, 7));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+    for (let i = 0; i < 50 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    spy.mockRestore();
+  }
+  expect(lines).toEqual(['guie serve: POST /api/search: upload aborted by the client']);
+  expect((await request('GET', '/api/stats')).status).toBe(200);
 });
