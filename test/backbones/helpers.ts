@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { normalizeRgb, resizeForModel } from '../../lib/data/image';
-import { drawViewParams, listInstances, picturesSource, renderView, seededRandom, DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../../lib/data/builders/sample';
+import { listInstances, picturesSource } from '../../lib/data/builders/photos';
+import { drawViewParams, renderView, seededRandom, DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../../lib/data/builders/views';
 import type { Preprocess } from '../../lib/model/vit-config';
 
 /** Keyed by the package version, so the decode runs once per machine, not once per test run. */

@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadBackbone } from '../../lib/model/backbones';
 import { saveVit } from '../../lib/model/weights';
-import { DEFAULT_VIEW_AUGMENT, drawViewParams, listInstances, picturesSource, renderView, seededRandom } from '../../lib/data/builders/sample';
+import { listInstances, picturesSource } from '../../lib/data/builders/photos';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom } from '../../lib/data/builders/views';
 
 /** `classes` folders `item <photo>` of `views` views each, from the packaged photos starting at index `first`; returns the class names. */
 export async function classFolders(root: string, classes: number, views: number, first = 0, size = 128): Promise<string[]> {

@@ -4,6 +4,7 @@
  * then write each shard atomically. A rerun with the same inputs reuses shards already complete
  * (resume), and the manifest is written last.
  */
+import { mapLimit } from '../../util/map-limit';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
@@ -87,19 +88,6 @@ function compareClassNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return out;
-}
 
 /** Header check: a readable image with sane dimensions, or the reason it is not. */
 async function checkImage(file: string, maxPixels: number): Promise<string | null> {

