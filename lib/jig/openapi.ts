@@ -12,7 +12,8 @@ export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits'
       version: '1',
       description:
         `Nearest-neighbour search over a gallery of embedded images. Uploads: at most ${opts.limits.maxBytes} bytes and ${opts.limits.maxPixels} pixels; ` +
-        'JPEG, PNG, WebP, GIF, TIFF or AVIF (vector formats such as SVG and PDF are refused).',
+        'JPEG, PNG, WebP, GIF, TIFF or AVIF (vector formats such as SVG and PDF are refused). Every route: 403 for a Host name that is not this server, ' +
+        '414 for a request target over 8 KiB, 431 for headers over 16 KiB; HEAD answers every GET route.',
     },
     paths: {
       '/api': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },
@@ -33,8 +34,10 @@ export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits'
             '200': { description: 'Matches, best first', content: { 'application/json': { schema: { $ref: '#/components/schemas/SearchResult' } } } },
             '400': error,
             '405': error,
+            '403': { ...error, description: 'Another origin\'s page (Origin / Sec-Fetch-Site), or a Host name that is not this server' },
             '413': error,
             '415': error,
+            '503': { ...error, description: 'Busy: every decode slot and queue place taken; retry after the Retry-After seconds', headers: { 'Retry-After': { schema: { type: 'integer' } } } },
           },
         },
       },
