@@ -84,7 +84,7 @@ export interface MainJobResult {
   domains: DomainScores[];
   /** Leave-one-domain-out of the chosen recipe (data of >= 2 domains): for each domain D, a head trained without D, scored on D. */
   leaveOut: LeaveOutScores[] | null;
-  /** Every recipe tried, with its mean held-out-domain validation; `chosen` trained the shipped head (the only one when there was no search). */
+  /** Every recipe tried leaving domains out, with its mean held-out-domain validation; `chosen` trained the shipped head for `epochs` (null: one domain, the configured recipe with in-domain validation). */
   recipes: { chosen: string; epochs: number | null; tried: RecipeSummary[] };
 }
 
@@ -322,7 +322,7 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     );
     const trained = toEmbeddingHead(model);
     const headOnly = await score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim);
-    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config, data, split, backbone, head, headBest: best, headKey: runKey, outDir, stage, model: modelMeta }) : null;
+    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config: settings, data, split, backbone, head, headBest: best, headKey: runKey, outDir, stage, model: modelMeta }) : null;
     const evaluation = await stage(
       'evaluate',
       async () => (tuned ? score(data, split, tuned.query, tuned.index, config.embeddingDim) : headOnly),

@@ -131,7 +131,7 @@ async function openSample(config: Config, opts: OpenDataOptions): Promise<DataSe
   const outDir = opts.sample?.outDir ?? defaultSampleDir(config);
   const photoCache = opts.sample?.photoCache ?? photoCacheDir(config.paths.cache);
   // the Debian collections of the domains asked for arrive first (one line per package); a failed fetch only drops its domains
-  if (!offline()) fetchMissingPhotos(opts.sample?.domains, photoCache, opts.log ?? ((l) => console.log(l)));
+  if (!offline() && !opts.sample?.photoDirs) fetchMissingPhotos(opts.sample?.domains, photoCache, opts.log ?? ((l) => console.log(l)));
   const m = await buildSampleData({ seed: config.seed, ...opts.sample, outDir, photoCache, log: () => undefined });
   const roles = ['train', 'query', 'index'] as const;
   const files = roles.flatMap((r) => m.splits[r].shards.map((s) => path.join(outDir, s.file)));

@@ -178,16 +178,16 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
 
   const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
-    const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
-    const t0 = performance.now();
-    const { q, matches } = await limited(async () => {
+    // the slot is taken before the body is read: a refused or waiting upload holds no buffer
+    const { q, matches, ms } = await limited(async () => {
+      const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
+      const t0 = performance.now();
       const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
         throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
       });
       const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
-      return { q, matches };
+      return { q, matches, ms: performance.now() - t0 };
     });
-    const ms = performance.now() - t0;
     counters.searches++;
     counters.totalMs += ms;
     return { k, ms, query: { format: q.format, width: q.width, height: q.height }, matches };
@@ -243,8 +243,8 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
       const message = (status < 500 || e instanceof HttpError) && e instanceof Error ? e.message : 'internal error';
       if (res.headersSent) res.destroy();
       else if (!res.destroyed) {
-        // After a 413 the rest of an oversized upload is not worth reading: close the connection.
-        if (status === 413) res.setHeader('Connection', 'close');
+        // After a 413 or 503 the rest of the upload is not worth reading: close the connection.
+        if (status === 413 || status === 503) res.setHeader('Connection', 'close');
         sendJson(res, status, { error: message }, e instanceof HttpError ? e.headers : {});
       }
       // Drain an unread upload (e.g. a 404/405 POST) so the client can read the answer.

@@ -72,7 +72,9 @@ export interface LeaveOutInput {
   log?: (line: string) => void;
 }
 
-const argmax = (v: readonly number[]) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+// NaN (a diverged or unscorable point) never wins
+const finite = (x: number) => (Number.isFinite(x) ? x : -Infinity);
+const argmax = (v: readonly number[]) => v.reduce((best, x, i) => (finite(x) > finite(v[best]) ? i : best), 0);
 
 /** The domains leave-one-out can test: in the training rows, with held-out queries, with a class of >= 2 training rows to validate on, and >= 2 classes left without them. */
 export function foldDomains(data: DataSet, split: DataSplit): string[] {
@@ -107,6 +109,7 @@ export async function foldBaselines(a: Omit<LeaveOutInput, 'config' | 'featureKe
 export async function leaveDomainOut(a: LeaveOutInput & { recipe: string }): Promise<RecipeResult> {
   const folds: FoldResult[] = [];
   for (const d of foldDomains(a.data, a.split)) folds.push(await fold(a, d));
+  if (folds.length === 0) throw new Error('leave-one-domain-out: no domain can be left out (each needs held-out queries, a repeated class among its training rows and two classes elsewhere)');
   const epochs = Math.min(...folds.map((f) => f.curve.length));
   const meanCurve = Array.from({ length: epochs }, (_, e) => folds.reduce((s, f) => s + f.curve[e], 0) / folds.length);
   const best = argmax(meanCurve);
@@ -116,7 +119,7 @@ export async function leaveDomainOut(a: LeaveOutInput & { recipe: string }): Pro
 /** The recipe with the highest peak of its mean held-out-domain curve (the earlier listed on a tie). */
 export function chooseRecipe(results: readonly RecipeResult[]): RecipeResult {
   if (results.length === 0) throw new Error('chooseRecipe: no recipe was scored');
-  return results.reduce((best, r) => (r.score > best.score ? r : best));
+  return results.reduce((best, r) => (finite(r.score) > finite(best.score) ? r : best));
 }
 
 async function fold(a: LeaveOutInput & { recipe: string }, d: string): Promise<FoldResult> {

@@ -37,7 +37,10 @@ export function formatFetch(r: FetchResult): string {
 /** Fetches every package of these domains that is not complete in `photoCache` yet; one result per package. */
 export function fetchMissingPhotos(domains: readonly string[] | undefined, photoCache: string, log: (line: string) => void): FetchResult[] {
   const results: FetchResult[] = [];
-  for (const [pkg, collections] of debianPackages(domains)) {
+  const all = debianPackages();
+  // every collection of a needed package is extracted: a fetch for some domains must not drop the others
+  for (const pkg of debianPackages(domains).keys()) {
+    const collections = all.get(pkg)!;
     const have = fetchedPackage(photoCache, pkg);
     if (have && collections.every((c) => have.done.domains[c.domain])) continue;
     log(`photos: fetching Debian package ${pkg} (${collections.map((c) => c.domain).join(', ')})`);
