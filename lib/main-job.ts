@@ -206,6 +206,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
 
 async function runInLockedFolder(opts: MainJobOptions, config: Config, outDir: string): Promise<MainJobResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
+  parseRecipes(config.recipes); // a misspelt recipe fails now, not after the data and features stages
   const stages: StageRecord[] = [];
   const stage: Stage = async (name, fn, summary) => {
     log(`== ${name}`);
