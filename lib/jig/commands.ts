@@ -52,13 +52,18 @@ export interface JigCommandOptions extends GallerySpec {
 export async function jigCommand(opts: JigCommandOptions, log: (s: string) => void = console.log): Promise<JigResult> {
   const queries = opts.queries ?? (opts.gallery ? undefined : (await buildDemoGallery(DEMO_DIR)).queries);
   if (!queries) throw new Error('--queries is required with --gallery');
+  // the gallery folder is resolved once: the model's index and the baselines read the same one
+  const spec = { ...opts, gallery: await gallerySource(opts) };
   const model = await loadJigModel(opts.model, opts.imageSize);
-  const gallery = await openJigGallery(opts, model);
+  const gallery = await openJigGallery(spec, model).catch((e: unknown) => {
+    model.embedder.dispose();
+    throw e;
+  });
   try {
     const searched = await searchFolder(gallery, queries, { k: opts.k });
     // the demo descriptor has no backbone to compare with
     const wanted = opts.baselines !== false && opts.model !== undefined && opts.model !== 'demo';
-    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: await gallerySource(opts), queries, backbone: model.backbone, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
+    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: spec.gallery, queries, backbone: model.backbone, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
     const result = baselines ? { ...searched, baselines } : searched;
     writeFileAtomic(opts.out, jigReportHtml(result, gallery));
     const s = gallery.stats();

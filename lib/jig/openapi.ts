@@ -4,7 +4,7 @@ import type { ServeOptions } from './server';
 const error = { description: 'Failure', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const image = { type: 'string', format: 'binary' };
 
-export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits'>, title: string): Record<string, unknown> {
+export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits' | 'maxUrlBytes'>, title: string): Record<string, unknown> {
   return {
     openapi: '3.0.3',
     info: {
@@ -13,7 +13,7 @@ export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits'
       description:
         `Nearest-neighbour search over a gallery of embedded images. Uploads: at most ${opts.limits.maxBytes} bytes and ${opts.limits.maxPixels} pixels; ` +
         'JPEG, PNG, WebP, GIF, TIFF or AVIF (vector formats such as SVG and PDF are refused). Every route: 403 for a Host name that is not this server, ' +
-        '414 for a request target over 8 KiB, 431 for headers over 16 KiB; HEAD answers every GET route.',
+        `414 for a request target over ${opts.maxUrlBytes} bytes, 431 for headers (a longer target included) over 16 KiB; HEAD answers every GET route.`,
     },
     paths: {
       '/api': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },

@@ -133,7 +133,7 @@ async function fold(a: LeaveOutInput & { recipe: string }, d: string): Promise<F
   const head = headConfigFrom(config, cache.dim, sets.numClasses);
   const cfg = fitBatch({ ...trainConfigFrom(config), progressMode: 'silent' }, sets.train.size).cfg;
   const dir = path.join(a.outDir, a.recipe, d.replace(/[^\w.-]/g, '_'));
-  const key = createHash('sha256').update(JSON.stringify({ head, cfg, headInit: config.headInit, feature: a.featureKey, rows: [without.train, own] })).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify({ head, cfg, headInit: config.headInit, feature: a.featureKey, rows: [without.train, own], scored: [split.query, split.index] })).digest('hex');
   const doneFile = path.join(dir, 'done.json');
   if (fs.existsSync(doneFile)) {
     const done = JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string; result: FoldResult };
