@@ -37,6 +37,7 @@ import { neighbourIds } from './retrieval/vector-index';
 import { retrievalMetrics, type MetricsReport } from './retrieval/metrics';
 import { solutionParts } from './retrieval/solution';
 import { applyPca, fitPca } from './retrieval/pca';
+import { writeTrainWhitening } from './retrieval/train-whitening';
 import { buildExportGraph, exportModel, formatExportResult } from './export/export-model';
 import { formatVerifyReport, verifySubmission } from './export/verify';
 import { jigCommand } from './jig/commands';
@@ -307,6 +308,8 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
           return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number | null }).best };
         }
         fs.rmSync(trainDir, { recursive: true, force: true });
+        fs.mkdirSync(trainDir, { recursive: true });
+        if (init.whitening) writeTrainWhitening(trainDir, { backbone: backbone.name, rows: sets.train.size, pca: init.whitening }); // export carries it: eval's training-data baseline
         // epochs chosen on held-out domains: the last one is kept, in-domain validation chooses nothing
         const res = await train(model, epochs === null ? sets : { train: sets.train, val: null }, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
         loadWeightsInto(model, best);
@@ -348,7 +351,10 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     const exportDir = path.join(outDir, 'export');
     const exported = await stage(
       'export',
-      async () => exportModel((await buildExportGraph({ checkpoint: tuned?.best ?? best })).graph, exportDir),
+      async () => {
+        const built = await buildExportGraph({ checkpoint: tuned?.best ?? best });
+        return exportModel(built.graph, exportDir, { whitening: built.whitening });
+      },
       (r) => formatExportResult(r).split('\n').map((l) => l.trim()).join('; '),
     );
     const zip = exported.zip!.file;

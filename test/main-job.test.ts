@@ -13,6 +13,7 @@ import { decodeRgb, resizeForModel } from '../lib/data/image';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { decodeRecord } from '../lib/data/schema';
 import { readSampleManifest } from '../lib/data/builders/sample';
+import { readTrainWhitening } from '../lib/retrieval/train-whitening';
 import { loadModel } from '../lib/model-loader';
 import { formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
 import { runPythonJson } from './oracle/python';
@@ -50,6 +51,14 @@ test('every stage runs and reports; the trained head beats PCA-64 of the raw bac
   expect(first.stages.find((s) => s.stage === 'train backbone')!.result).toMatch(/^mobilenet_v2_140: last 2 blocks \(8 tensors\) on cached 7x7x224 activations, head locked, 3 epochs at backbone lr 0\.001/);
   expect(fs.existsSync(first.report!)).toBe(true);
   expect(fs.readFileSync(first.report!, 'utf8')).not.toMatch(/https?:\/\/(?!www\.w3\.org)/); // offline report
+  // the training whitening rides with the export: the jig report scores it beside the model, the main job's own whitened baseline
+  const trainRows = Number(/train (\d+) images/.exec(first.stages[2].result)![1]);
+  const w = readTrainWhitening(path.join(tmp, 'run', 'export'));
+  expect(w).toMatchObject({ backbone: 'mobilenet_v2_140', rows: trainRows });
+  expect([w!.pca.k, w!.pca.dim]).toEqual([64, 1792]);
+  const html = fs.readFileSync(first.report!, 'utf8');
+  expect(html).toContain(`<th>whitened PCA-64 (fitted on ${trainRows} training rows)</th>`);
+  expect(html).toMatch(new RegExp(`<tr><th style="text-align:left">overall</th><td>50</td><td[^>]*><b>[0-9.]+</b>( ▼)?</td><td>${first.mP5.whitened.toFixed(3)}</td>`));
 });
 
 test('a second run reuses every cache and is much faster, with the same numbers', async () => {

@@ -24,6 +24,7 @@ import { randomClipWeights, rng } from './random-weights';
 import { writeSavedModel, type SavedModelWriteResult } from './savedmodel';
 import { writeSubmissionZip } from './submission';
 import { formatVerifyReport, verifySubmission, type VerifyReport } from './verify';
+import { findTrainWhitening, TRAIN_WHITENING, writeTrainWhitening, type TrainWhitening } from '../retrieval/train-whitening';
 
 /** lib/model's `namedWeights()` (tf.Tensors) -> host tensors for the graph builder. */
 export function namedWeightsFromTf(weights: Map<string, tf.Tensor>): NamedWeights {
@@ -47,7 +48,7 @@ export const EXPORT_INFO = 'export.json';
  * OUT/export.json and OUT/submission.zip. The SavedModel folder is replaced atomically, so a
  * crash never leaves a half-written model behind.
  */
-export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: boolean; zip?: boolean } = {}): Promise<ExportResult> {
+export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: boolean; zip?: boolean; whitening?: TrainWhitening | null } = {}): Promise<ExportResult> {
   fs.mkdirSync(outDir, { recursive: true });
   const smDir = path.join(outDir, 'saved_model');
   let savedModel!: SavedModelWriteResult;
@@ -55,6 +56,9 @@ export async function exportModel(graph: Graph, outDir: string, opts: { onnx?: b
     savedModel = { ...writeSavedModel(tmp, graph), dir: smDir };
   });
   if (graph.about) writeJsonAtomic(path.join(outDir, EXPORT_INFO), { ...graph.about, input: 'uint8 [batch, height, width, 3], any size', outputs: Object.keys(graph.outputs) });
+  // the training-data whitening rides beside the model (not in it): `guie eval` scores it as a baseline
+  if (opts.whitening) writeTrainWhitening(outDir, opts.whitening);
+  else fs.rmSync(path.join(outDir, TRAIN_WHITENING), { force: true });
   const result: ExportResult = { outDir, savedModel };
   if (opts.onnx ?? true) {
     const file = path.join(outDir, 'model.onnx');
@@ -130,7 +134,13 @@ function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
 }
 
 /** The inference graph for any supported backbone: packaged graph-model CNN or CLIP ViT. */
-export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 'onnx' | 'verify'>): Promise<{ graph: Graph; preprocess: Preprocess; backbone: string }> {
+/** The training whitening of the run that wrote `checkpoint`, when it was fitted on this backbone's features. */
+function runWhitening(checkpoint: string | undefined, backbone: string, featureDim: number): TrainWhitening | null {
+  const w = checkpoint ? findTrainWhitening(checkpoint) : null;
+  return w && w.backbone === backbone && w.pca.dim === featureDim ? w : null;
+}
+
+export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 'onnx' | 'verify'>): Promise<{ graph: Graph; preprocess: Preprocess; backbone: string; whitening: TrainWhitening | null }> {
   const seed = opts.randomSeed ?? 0;
   const checkpoint = opts.checkpoint ? resolveCheckpointDir(opts.checkpoint) : undefined;
   const recorded = checkpoint ? checkpointModel(loadCheckpoint(checkpoint))?.backbone : undefined;
@@ -148,7 +158,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
     const meta = (cache.json.userDefinedMetadata as { guie?: CacheMeta } | undefined)?.guie;
     if (!meta) throw new Error(`backbone "${o.backbone}": packaged model cache carries no guie metadata (feature node unknown)`);
     const graph = graphModelInferenceGraph({ name: cnn.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: cnn.featureDim, preprocess: cnn.preprocess }, head);
-    return { graph, preprocess: cnn.preprocess, backbone: o.backbone };
+    return { graph, preprocess: cnn.preprocess, backbone: o.backbone, whitening: runWhitening(o.checkpoint, o.backbone, cnn.featureDim) };
   }
   const cfg: VitConfig = getVitConfig(o.backbone);
   const inDim = cfg.outputDim ?? cfg.width;
@@ -171,7 +181,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   }
   for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : weights.has('head.kernel') ? [] : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
   const preprocess: Preprocess = { ...cfg.preprocess, ...(o.resize ? { resize: o.resize } : {}) };
-  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone };
+  return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone, whitening: runWhitening(o.checkpoint, o.backbone, inDim) };
 }
 
 /** Where notebook 03 leaves its best head checkpoint (DEBUG run). */
@@ -192,8 +202,8 @@ export async function notebookExportGraph(config: Config, vit?: string): Promise
 }
 
 export async function exportCommand(o: ExportCommandOptions): Promise<{ result: ExportResult; report?: VerifyReport }> {
-  const { graph } = await buildExportGraph(o);
-  const result = await exportModel(graph, o.out, { onnx: o.onnx ?? true });
+  const { graph, whitening } = await buildExportGraph(o);
+  const result = await exportModel(graph, o.out, { onnx: o.onnx ?? true, whitening });
   const report = o.verify && result.zip ? await verifySubmission(result.zip.file) : undefined;
   return { result, report };
 }

@@ -10,6 +10,7 @@ import { openBaselineBackbone } from '../retrieval/baseline-backbone';
 import { compareToBaselines, scoreBaselines, type BaselineOutcome } from '../retrieval/baselines';
 import { scoreEmbeddings } from '../retrieval/evaluate';
 import type { MetricsReport } from '../retrieval/metrics';
+import type { TrainWhitening } from '../retrieval/train-whitening';
 import { listImageFolder, openGallery, type Gallery } from './gallery';
 import { jigSolution } from './search';
 
@@ -19,6 +20,8 @@ export interface JigBaselineOptions {
   queries: string;
   /** The model's backbone (lib/jig/embedders.ts); undefined: skipped, saying why. */
   backbone?: string;
+  /** The whitening fitted on the model's training features (lib/retrieval/train-whitening.ts), when it carries one. */
+  trainWhitening?: TrainWhitening | null;
   cacheDir?: string;
   schema?: RecordSchema;
   batchSize?: number;
@@ -26,7 +29,7 @@ export interface JigBaselineOptions {
 
 /** Baselines beside `model` (the jig's metrics over `gallery`), or why they were skipped. */
 export async function jigBaselines(gallery: Gallery, model: MetricsReport, opts: JigBaselineOptions): Promise<BaselineOutcome> {
-  const baseline = await openBaselineBackbone(opts.backbone);
+  const baseline = await openBaselineBackbone(opts.backbone, { trainWhitening: opts.trainWhitening });
   if ('reason' in baseline) return { kind: 'skipped', reason: baseline.reason };
   const base = await openGallery(opts.source, baseline.embedder, { cacheDir: opts.cacheDir, modelFingerprint: baseline.key, schema: opts.schema, progressMode: 'silent' });
   try {
@@ -41,7 +44,7 @@ export async function jigBaselines(gallery: Gallery, model: MetricsReport, opts:
     }
     const solution = jigSolution(gallery.items, files);
     const queries = { ids: files.map((f) => f.key), vectors, dim: index.dim };
-    const scores = await scoreBaselines({ queries, index }, (q, i) => scoreEmbeddings(q, i, solution, { extraQueries: 'ignore' }), { backbone: baseline.name });
+    const scores = await scoreBaselines({ queries, index }, (q, i) => scoreEmbeddings(q, i, solution, { extraQueries: 'ignore' }), { backbone: baseline.name, trainWhitening: baseline.trainWhitening });
     return compareToBaselines(model, scores);
   } finally {
     await base.dispose();

@@ -63,7 +63,7 @@ export async function jigCommand(opts: JigCommandOptions, log: (s: string) => vo
     const searched = await searchFolder(gallery, queries, { k: opts.k });
     // the demo descriptor has no backbone to compare with
     const wanted = opts.baselines !== false && opts.model !== undefined && opts.model !== 'demo';
-    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: spec.gallery, queries, backbone: model.backbone, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
+    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: spec.gallery, queries, backbone: model.backbone, trainWhitening: model.trainWhitening, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
     const result = baselines ? { ...searched, baselines } : searched;
     writeFileAtomic(opts.out, jigReportHtml(result, gallery));
     const s = gallery.stats();
@@ -118,7 +118,7 @@ export function register(program: Command): void {
     .option('--queries <dir>', 'query images (sub-folder = label gives ground truth); default: the demo queries')
     .option('--out <file>', 'report file', path.join(PROJECT_ROOT, 'outputs', 'jig', 'report.html'))
     .option('-k <n>', 'matches shown per query', int('-k'), 5)
-    .option('--no-baselines', "with a --model: leave out the training-free baselines (its untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the gallery)")
+    .option('--no-baselines', "with a --model: leave out the training-free baselines (its untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the gallery, and the whitening fitted on its training features when it carries one)")
     .action(async (o: JigCommandOptions) => {
       await jigCommand(o);
     });

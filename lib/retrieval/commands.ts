@@ -6,6 +6,7 @@ import { listShards } from '../data/pipeline';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Embedder } from '../embedder';
 import { openBaselineBackbone } from './baseline-backbone';
+import type { TrainWhitening } from './train-whitening';
 import { embedToDir, folderSource, readEmbeddings, tfrecordSource } from './embed';
 import { buildIndex, evalCommand } from './evaluate';
 
@@ -36,7 +37,7 @@ interface EvalArgs {
 }
 
 /** What a --model argument loads to (lib/model-loader.ts in the CLI). */
-export type ModelLoader = (model: string) => Promise<{ embedder: Embedder; fingerprint: string; description: string; backbone?: string }>;
+export type ModelLoader = (model: string) => Promise<{ embedder: Embedder; fingerprint: string; description: string; backbone?: string; trainWhitening?: TrainWhitening | null }>;
 
 /** Record files of a folder or file list, with the schema of this project's manifest.json when there is one. */
 function recordsSource(inputs: string[], o: { imageKey?: string; idKey?: string }, preprocess: Embedder['preprocess']) {
@@ -61,10 +62,10 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
     .option('--ignore-extra', 'with --solution: leave out query embeddings the solution does not list (the host rejects them)')
     .option('--work <dir>', 'where embedded image folders are cached (default <paths.cache>/eval)')
     .option('--batch <n>', 'images per batch when embedding', positiveInt, 32)
-    .option('--no-baselines', "with --model: skip the training-free baselines (the model's untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the index)")
+    .option('--no-baselines', "with --model: skip the training-free baselines (the model's untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the index, and the whitened PCA-64 fitted on the training features when the model carries it)")
     .action(async (o: EvalArgs) => {
       const model = o.model ? await loadModel(o.model) : undefined;
-      const openBaseline = model && o.baselines ? () => openBaselineBackbone(model.backbone) : undefined;
+      const openBaseline = model && o.baselines ? () => openBaselineBackbone(model.backbone, { trainWhitening: model.trainWhitening }) : undefined;
       try {
         await evalCommand({ ...o, embedder: model?.embedder, modelFingerprint: model?.fingerprint, workDir: o.work ?? workDir(), batchSize: o.batch, extraQueries: o.ignoreExtra ? 'ignore' : 'error', openBaseline });
       } finally {

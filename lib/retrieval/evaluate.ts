@@ -203,7 +203,7 @@ async function baselinesOf(opts: EvalCommandOptions, open: () => Promise<Baselin
   try {
     const features = { queries: await embedFolder(opts.queries, 'queries', baseline.embedder, baseline.key, opts), index: await embedFolder(opts.index, 'index', baseline.embedder, baseline.key, opts) };
     if (features.index.ids.length < 2) return { kind: 'skipped', reason: 'a PCA needs at least 2 index images' };
-    const scores = await scoreBaselines(features, (q, i) => scoreEmbeddings(q, i, solution, { ...opts, extraQueries }), { backbone: baseline.name });
+    const scores = await scoreBaselines(features, (q, i) => scoreEmbeddings(q, i, solution, { ...opts, extraQueries }), { backbone: baseline.name, trainWhitening: baseline.trainWhitening });
     return compareToBaselines(model, scores);
   } finally {
     baseline.embedder.dispose();

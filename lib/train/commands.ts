@@ -27,6 +27,7 @@ import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
 import { createModel, type HeadConfig } from './model';
 import { headInitWeights } from './head-init';
+import { writeTrainWhitening } from '../retrieval/train-whitening';
 import { dataFeatures, trainingSets } from './prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './settings';
 
@@ -170,6 +171,8 @@ async function trainInLockedFolder(config: Config, opts: TrainCommandOptions, ou
 async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDir: string, inputs: TrainInputs, head: HeadConfig, cfg: TrainConfig): Promise<TrainResult> {
   const init = await headInitWeights(config, head, inputs.sets.train);
   if (init.note) console.log(init.note);
+  // the training-data baseline `guie eval` and the jig score the exported model against (export copies it)
+  if (init.whitening && inputs.model) writeTrainWhitening(outDir, { backbone: inputs.model.backbone, rows: inputs.sets.train.size, pca: init.whitening });
   const model = createModel(head, init.weights);
   try {
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });

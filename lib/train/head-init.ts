@@ -5,7 +5,7 @@
  * each class's margin weight starts at its mean whitened direction, and training moves on from there.
  */
 import type { Config } from '../config';
-import { fitPca, whiteningMap } from '../retrieval/pca';
+import { fitPca, whiteningMap, type Pca } from '../retrieval/pca';
 import type { Dataset } from './loop';
 import { initHeadWeights, type HeadConfig, type HeadWeights } from './model';
 import { Rng } from './rng';
@@ -13,11 +13,11 @@ import { Rng } from './rng';
 export type HeadInit = 'random' | 'whitening';
 
 /** The whitening head: Dense = whitened PCA of `features` (rows of `inputDim`), margins = class means of the unit embeddings. */
-export function whiteningHeadWeights(cfg: HeadConfig, features: Float32Array, labels: Int32Array, seed: number): HeadWeights {
+export function whiteningHeadWeights(cfg: HeadConfig, features: Float32Array, labels: Int32Array, seed: number, pca?: Pca): HeadWeights {
   const n = labels.length;
   const [d, k] = [cfg.inputDim, cfg.embeddingDim];
   if (n - 1 < k) throw new Error(`headInit "whitening": ${n} training rows give at most ${n - 1} principal axes, the head has ${k} outputs (lower embeddingDim or use headInit "random")`);
-  const { weight, bias } = whiteningMap(fitPca(features, d, k, { seed }));
+  const { weight, bias } = whiteningMap(pca ?? fitPca(features, d, k, { seed }));
   const projWeight = new Float32Array(k * d); // torch Linear layout [out, in]
   for (let r = 0; r < d; r++) for (let j = 0; j < k; j++) projWeight[j * d + r] = weight[r * k + j];
   // class centres: the mean of each class's unit-length whitened embeddings
@@ -49,15 +49,21 @@ export function whiteningHeadWeights(cfg: HeadConfig, features: Float32Array, la
 /**
  * The head's starting weights as the config says, from the training rows (cached features) when it needs them;
  * `note` says when the whitening could not be had (fewer training rows than outputs) and the start is random.
+ * `whitening` is the whitened PCA of those rows (kept beside the model as its training-data baseline), null when there are too few.
  */
-export async function headInitWeights(config: Pick<Config, 'headInit' | 'seed'>, cfg: HeadConfig, train: Dataset): Promise<{ weights: HeadWeights; note: string | null }> {
-  if (config.headInit === 'random') return { weights: initHeadWeights(cfg, config.seed), note: null };
+export async function headInitWeights(config: Pick<Config, 'headInit' | 'seed'>, cfg: HeadConfig, train: Dataset): Promise<{ weights: HeadWeights; note: string | null; whitening: Pca | null }> {
   if (train.size - 1 < cfg.embeddingDim) {
-    return { weights: initHeadWeights(cfg, config.seed), note: `headInit "whitening" needs more training rows than the ${cfg.embeddingDim} outputs (${train.size} here): the head starts random` };
+    const note = config.headInit === 'whitening' ? `headInit "whitening" needs more training rows than the ${cfg.embeddingDim} outputs (${train.size} here): the head starts random` : null;
+    return { weights: initHeadWeights(cfg, config.seed), note, whitening: null };
   }
   const x = await train.rows(Int32Array.from({ length: train.size }, (_, i) => i));
   const features = x.dataSync() as Float32Array;
   x.dispose();
-  if (features.length !== train.size * cfg.inputDim) throw new Error(`headInit "whitening": the training rows are not ${cfg.inputDim}-d features (images? whitening starts from cached features)`);
-  return { weights: whiteningHeadWeights(cfg, features, train.labels, config.seed), note: null };
+  if (features.length !== train.size * cfg.inputDim) {
+    if (config.headInit === 'random') return { weights: initHeadWeights(cfg, config.seed), note: null, whitening: null };
+    throw new Error(`headInit "whitening": the training rows are not ${cfg.inputDim}-d features (images? whitening starts from cached features)`);
+  }
+  const whitening = fitPca(features, cfg.inputDim, cfg.embeddingDim, { seed: config.seed });
+  const weights = config.headInit === 'random' ? initHeadWeights(cfg, config.seed) : whiteningHeadWeights(cfg, features, train.labels, config.seed, whitening);
+  return { weights, note: null, whitening };
 }

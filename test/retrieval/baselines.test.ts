@@ -24,6 +24,7 @@ import { evalCommand, type EvalReport } from '../../lib/retrieval/evaluate';
 import { calibratedPrecision, type MetricsReport, type MetricSet } from '../../lib/retrieval/metrics';
 import { applyPca, fitPca } from '../../lib/retrieval/pca';
 import { openBaselineBackbone } from '../../lib/retrieval/baseline-backbone';
+import { TRAIN_WHITENING, writeTrainWhitening } from '../../lib/retrieval/train-whitening';
 import { saveCheckpoint } from '../../lib/train/checkpoint';
 import { classFolders } from '../helpers/photos';
 
@@ -144,10 +145,12 @@ test('guie eval --model: raw, PCA and whitened PCA fitted on the index equal an 
   }
   expect(expected.raw.overall).toBeGreaterThan(0.5); // the untrained backbone does find views of its photos
   const text = logs.join('\n');
-  expect(text).toContain(`training-free baselines (untrained ${BACKBONE}; both PCAs fitted on the gallery's features: transductive)`);
+  expect(b.train).toBeNull(); // this export's head was written by hand: no training run, no training whitening
+  expect(b.rows.every((r) => r.whitenedTrain === null)).toBe(true);
+  expect(text).toContain(`training-free baselines (untrained ${BACKBONE}; the model carries no training whitening (re-export it from a run of this version for that column); the PCAs marked "gallery" fitted on the gallery's features: transductive)`);
   expect(text).toMatch(new RegExp(`domain:dishes-a\\s+5\\s+<?${b.rows[1].model.toFixed(4)}\\s+${b.rows[1].whitenedGallery.toFixed(4)}\\s+${b.rows[1].pca.toFixed(4)}\\s+${b.rows[1].raw.toFixed(4)}`));
   const losing = losingDomains(b);
-  if (losing.length > 0) expect(text).toContain(`warning: the model loses to the training-free whitened PCA-29 fitted on the gallery on ${losing.join(', ')}`);
+  if (losing.length > 0) expect(text).toContain(`warning: the model loses to a training-free whitened PCA on ${losing.map((d) => `${d} (on the gallery)`).join(', ')}`);
   else expect(text).not.toContain('warning: the model loses');
 
   // cached like the model's embeddings: one folder per key (model, backbone), queries + index each; a rerun reads them
@@ -208,7 +211,7 @@ test('the jig report: baseline columns per domain, the same numbers as guie eval
   for (const row of b.rows) {
     const model = `<b>${row.model.toFixed(3)}</b>`;
     const cells = `<td>${row.whitenedGallery.toFixed(3)}</td><td>${row.pca.toFixed(3)}</td><td>${row.raw.toFixed(3)}</td>`;
-    const marked = row.loses ? `<td class="lose" title="loses to the whitened PCA fitted on the gallery">${model} ▼</td>` : `<td>${model}</td>`;
+    const marked = row.loses ? `<td class="lose" title="loses to a whitened PCA (fitted on the training data or on the gallery)">${model} ▼</td>` : `<td>${model}</td>`;
     expect(html).toContain(`<tr><th style="text-align:left">${row.group}</th><td>${row.queries}</td>${marked}${cells}`);
   }
   expect(lines.join('\n')).toContain('training-free baselines (untrained mobilenet_v2_140');
@@ -218,7 +221,60 @@ test('the jig report: baseline columns per domain, the same numbers as guie eval
   expect(fs.readFileSync(out, 'utf8')).toContain('<th>mP@5</th><th>recall@1</th>');
 });
 
-test('compareToBaselines: rows overall then sorted domains, a loss is a loss to the whitened gallery PCA only', () => {
+test('a model that carries its training whitening: guie eval and the jig score it as its own column, equal to an independent computation; a damaged file is named', async () => {
+  // the "training data": dishes-a's index images only, fitted here with the backbone run directly
+  const xIds = listRel(indexDir());
+  const qIds = listRel(queriesDir());
+  const x = await directFeatures(indexDir(), xIds);
+  const q = await directFeatures(queriesDir(), qIds);
+  const trainRows = xIds.map((id, i) => [id, i] as const).filter(([id]) => id.startsWith('dishes-a/')).map(([, i]) => i);
+  const trainX = new Float32Array(trainRows.length * 1792);
+  trainRows.forEach((r, i) => trainX.set(x.subarray(r * 1792, (r + 1) * 1792), i * 1792));
+  const pca = fitPca(trainX, 1792, 12, { seed: 3 });
+  const dir = path.join(tmp, 'export-whitened');
+  fs.cpSync(path.join(tmp, 'export'), dir, { recursive: true });
+  writeTrainWhitening(dir, { backbone: BACKBONE, rows: trainRows.length, pca });
+  const m = await loadModel(path.join(dir, 'model.onnx'));
+  expect(m.trainWhitening).toMatchObject({ backbone: BACKBONE, rows: 15 });
+  expect(Array.from(m.trainWhitening!.pca.components)).toEqual(Array.from(pca.components)); // float32 round trip, bit for bit
+
+  const program = new Command().exitOverride();
+  register(program, (spec) => loadModel(spec), () => path.join(tmp, 'work-whitened'));
+  const out = path.join(tmp, 'whitened.json');
+  const logs: string[] = [];
+  const spy = jest.spyOn(console, 'log').mockImplementation((s: string) => void logs.push(s));
+  try {
+    await program.parseAsync(['eval', '--model', path.join(dir, 'model.onnx'), '--queries', queriesDir(), '--index', indexDir(), '--out', out], { from: 'user' });
+  } finally {
+    spy.mockRestore();
+  }
+  const b = (JSON.parse(fs.readFileSync(out, 'utf8')) as EvalReport).baselines as BaselineComparison;
+  expect(b.train).toEqual({ k: 12, rows: 15 });
+  const expected = bruteMp5(applyPca(pca, q, true, true), applyPca(pca, x, true, true), 12, qIds, xIds);
+  for (const row of b.rows) {
+    expect(row.whitenedTrain).toBeCloseTo(expected[row.group], 10);
+    expect(row.loses).toBe(row.model < row.whitenedGallery || row.model < row.whitenedTrain!);
+  }
+  expect(expected.overall).toBeGreaterThan(0.4); // a whitening fitted on one domain still finds views on both
+  const text = logs.join('\n');
+  expect(text).toContain(`training-free baselines (untrained ${BACKBONE}; one whitening fitted on the model's 15 training rows, the PCAs marked "gallery"`);
+  const r1 = b.rows[1];
+  expect(text).toMatch(new RegExp(`domain:dishes-a\\s+5\\s+<?${r1.model.toFixed(4)}\\s+${r1.whitenedTrain!.toFixed(4)}\\s+${r1.whitenedGallery.toFixed(4)}\\s+${r1.pca.toFixed(4)}\\s+${r1.raw.toFixed(4)}`));
+
+  // the jig report: the same column, headed by its rows
+  const html = path.join(tmp, 'jig-whitened.html');
+  const jig = await jigCommand({ gallery: indexDir(), queries: queriesDir(), model: path.join(dir, 'model.onnx'), out: html, k: 5, cacheDir: path.join(tmp, 'jig-cache-w') }, () => undefined);
+  expect((jig.baselines as BaselineComparison).rows).toEqual(b.rows);
+  expect(fs.readFileSync(html, 'utf8')).toContain('<th>mP@5 model</th><th>whitened PCA-12 (fitted on 15 training rows)</th><th>whitened PCA-29 (fitted on the gallery)</th>');
+
+  // damaged: truncated components
+  const file = path.join(dir, TRAIN_WHITENING);
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(file, JSON.stringify({ ...j, components: (j.components as string).slice(0, 400) }));
+  await expect(loadModel(path.join(dir, 'model.onnx'))).rejects.toThrow(`${file}: "components" holds 300 bytes, expected 86016 (21504 floats): the file is damaged`);
+}, 300_000);
+
+test('compareToBaselines: rows overall then sorted domains, a loss is a loss to a whitened PCA (gallery, or training data when given)', () => {
   const set = (mP5: number, queries = 4): MetricSet => ({ queries, mP5, mAP100: 0, recall: {} });
   const report = (overall: number, byDomain: Record<string, number>): MetricsReport => ({ overall: set(overall, 8), byUsage: {}, byDomain: Object.fromEntries(Object.entries(byDomain).map(([d, v]) => [d, set(v)])) });
   const c = compareToBaselines(report(0.6, { zebra: 0.5, apple: 0.7 }), {
@@ -228,13 +284,26 @@ test('compareToBaselines: rows overall then sorted domains, a loss is a loss to 
     whitenedGallery: report(0.55, { zebra: 0.6, apple: 0.5 }),
     pca: report(0.9, { zebra: 0.1, apple: 0.9 }),
     raw: report(0.2, { zebra: 0.2, apple: 0.2 }),
+    whitenedTrain: null,
   });
-  expect(c.rows.map((r) => [r.group, r.queries, r.model, r.whitenedGallery, r.pca, r.loses])).toEqual([
-    ['overall', 8, 0.6, 0.55, 0.9, false],
-    ['apple', 4, 0.7, 0.5, 0.9, false],
-    ['zebra', 4, 0.5, 0.6, 0.1, true],
+  expect(c.rows.map((r) => [r.group, r.queries, r.model, r.whitenedGallery, r.pca, r.whitenedTrain, r.loses])).toEqual([
+    ['overall', 8, 0.6, 0.55, 0.9, null, false],
+    ['apple', 4, 0.7, 0.5, 0.9, null, false],
+    ['zebra', 4, 0.5, 0.6, 0.1, null, true],
   ]);
   expect(losingDomains(c)).toEqual(['zebra']);
-  expect(formatBaselines(c).split('\n').pop()).toBe('warning: the model loses to the training-free whitened PCA-3 fitted on the gallery on zebra');
+  expect(formatBaselines(c).split('\n').pop()).toBe('warning: the model loses to a training-free whitened PCA on zebra (on the gallery)');
+  // with the training whitening: apple now loses to it, zebra to both
+  const t = compareToBaselines(report(0.6, { zebra: 0.5, apple: 0.7 }), {
+    backbone: 'b', featureDim: 10, pcaDim: 3,
+    whitenedGallery: report(0.55, { zebra: 0.6, apple: 0.5 }),
+    pca: report(0.9, { zebra: 0.1, apple: 0.9 }),
+    raw: report(0.2, { zebra: 0.2, apple: 0.2 }),
+    whitenedTrain: { report: report(0.5, { zebra: 0.55, apple: 0.75 }), k: 3, rows: 40 },
+  });
+  expect(t.rows.map((r) => [r.group, r.whitenedTrain, r.loses])).toEqual([['overall', 0.5, false], ['apple', 0.75, true], ['zebra', 0.55, true]]);
+  expect(t.train).toEqual({ k: 3, rows: 40 });
+  expect(formatBaselines(t).split('\n').pop()).toBe('warning: the model loses to a training-free whitened PCA on apple (on the training data), zebra (on the training data and on the gallery)');
+  expect(formatBaselines(t).split('\n')[1]).toMatch(/^group +queries +model whitened PCA-3 \(fitted on 40 training rows\) whitened PCA-3 \(fitted on the gallery\)/);
   expect(formatBaselines({ kind: 'skipped', reason: 'why' })).toBe('baselines: skipped: why');
 });

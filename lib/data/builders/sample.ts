@@ -1,12 +1,12 @@
 /**
  * Bundled sample data for instance-level retrieval, built at run time from the photo collections of
  * collections.ts (several GUIE domains, each shipped in an npm dependency or fetched from a Debian package
- * into the photo cache; no image is ever copied into the repository). Each photo is one instance; seeded, realistic augmentations (crop, scale, rotation,
- * shear, colour, blur, JPEG quality) make its views. Instances are dealt to the held-out, distractor and
- * training roles round-robin over the domains (so every domain has held-out queries and, where it has
- * photos left, training classes), written as TFRecord shards with a host-style solution CSV (domain per
- * query) and a manifest. Deterministic for a seed, resumable shard by shard, and reused when called
- * again with the same options.
+ * into the photo cache; no image is ever copied into the repository). The builder's jobs, one file each:
+ * instances (photos.ts: distinct photos), plan (plan.ts: roles dealt round-robin over the domains, so every
+ * domain has held-out queries and, where it has photos left, training classes), views (views.ts: seeded,
+ * realistic crops, geometry, colour, blur and JPEG quality) and write (write.ts: TFRecord shards). This file
+ * ties them together with a host-style solution CSV (domain per query) and a manifest: deterministic for a
+ * seed, resumable shard by shard, and reused when called again with the same options.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -16,14 +16,15 @@ import sharp from 'sharp';
 import { loadConfig, type Config } from '../../config';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic';
 import { PROJECT_ROOT } from '../../util/paths';
-import { progress } from '../../util/progress';
-import { formatSolutionCsv, type Solution } from '../../retrieval/solution';
-import { DEFAULT_SCHEMA, encodeRecord, type RecordSchema } from '../schema';
-import { TfRecordWriter } from '../tfrecord';
-import { mapLimit } from '../../util/map-limit';
+import { formatSolutionCsv } from '../../retrieval/solution';
+import { DEFAULT_SCHEMA, type RecordSchema } from '../schema';
 import { installedCollections } from './collections';
 import { distinctPhotos, photoFiles } from './photos';
-import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom, type ViewAugment } from './views';
+import { fitToPhotos, planViews, type Instance, type InstanceRoles, type SampleSplitName } from './plan';
+import { DEFAULT_VIEW_AUGMENT, type ViewAugment } from './views';
+import { sha256File, writeViewShards, type SampleSplit, type ShardInfo } from './write';
+
+export type { SampleSplit, SampleSplitName, ShardInfo };
 
 export interface SampleOptions {
   outDir: string;
@@ -73,23 +74,6 @@ export const DEFAULT_SAMPLE_OPTIONS: Readonly<Omit<ResolvedSampleOptions, 'augme
   publicFraction: 0.5,
 });
 
-export type SampleSplitName = 'train' | 'query' | 'index';
-
-export interface ShardInfo {
-  /** Path relative to the output directory. */
-  file: string;
-  records: number;
-  bytes: number;
-  sha256: string;
-}
-
-export interface SampleSplit {
-  shards: ShardInfo[];
-  records: number;
-  /** Labels in this split lie in [labelOffset, labelOffset + labels). */
-  labelOffset: number;
-  labels: number;
-}
 
 export interface SampleSource {
   /** GUIE domain: the records' `source` feature and the solution's domain column. */
@@ -117,8 +101,8 @@ export interface SampleManifest {
   missing: string[];
   schema: RecordSchema;
   splits: Record<SampleSplitName, SampleSplit>;
-  /** Instance names (`<domain>/<folder>/<file>`) by role, in label order (train label i = train[i]). */
-  instances: { train: string[]; heldOut: string[]; distractor: string[] };
+  /** Instance names by role, in label order. */
+  instances: InstanceRoles;
   /** Relative path of the host-style solution CSV (query id -> relevant index ids). */
   solution: string;
 }
@@ -127,15 +111,6 @@ const BUILDER_VERSION = 2;
 const MANIFEST = 'manifest.json';
 const STATE = 'build-state.json';
 const SOLUTION = 'solution.csv';
-
-function shuffled<T>(items: readonly T[], rand: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 
 /** One domain's photos as the builder uses them. */
 interface DomainPhotos {
@@ -153,13 +128,6 @@ function domainPhotos(opts: Pick<SampleOptions, 'domains' | 'photoDirs' | 'photo
   const { found, missing } = installedCollections(opts.domains, opts.photoCache);
   if (found.length === 0) throw new Error(`sample data: no photo collection is installed (${missing.join('; ')})`);
   return { domains: found.map((c) => ({ domain: c.domain, dirs: c.dirs, source: { domain: c.domain, package: c.package, version: c.version, license: c.license } })), missing };
-}
-
-/** A photo as an instance: its domain, file and stable name `<domain>/<folder>/<file>` (the key of its views' PRNG streams). */
-interface Instance {
-  domain: string;
-  file: string;
-  name: string;
 }
 
 export function resolveSampleOptions(opts: Omit<SampleOptions, 'outDir'>): ResolvedSampleOptions {
@@ -187,82 +155,6 @@ function hashOptions(o: ResolvedSampleOptions, domains: DomainPhotos[]): string 
   const photos = domains.map((d) => [d.domain, d.source, d.dirs.map((dir) => (fs.existsSync(dir) ? photoFiles(dir).map((f) => `${path.basename(f)}:${fs.statSync(f).size}`) : []))]);
   const key = JSON.stringify({ o, photos, builder: BUILDER_VERSION, sharp: sharp.versions });
   return createHash('sha256').update(key).digest('hex');
-}
-
-interface PlannedView {
-  split: SampleSplitName;
-  id: string;
-  label: number;
-  file: string;
-  domain: string;
-  /** Key of the view's PRNG stream. */
-  key: string;
-}
-
-/** With a collection missing, the role counts scaled down to the photos there are (the run goes on with fewer domains). */
-function fitToPhotos(o: ResolvedSampleOptions, byDomain: Map<string, Instance[]>): ResolvedSampleOptions {
-  const total = [...byDomain.values()].reduce((a, l) => a + l.length, 0);
-  const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
-  if (need <= total) return o;
-  const f = total / need;
-  return { ...o, trainInstances: Math.max(1, Math.floor(o.trainInstances * f)), heldOutInstances: Math.max(1, Math.floor(o.heldOutInstances * f)), distractorInstances: Math.floor(o.distractorInstances * f) };
-}
-
-/** Every view, its id, label and split, decided from the seed alone (no image work yet). */
-function planViews(o: ResolvedSampleOptions, byDomain: Map<string, Instance[]>): { views: PlannedView[]; roles: SampleManifest['instances']; solution: Solution } {
-  const need = o.trainInstances + o.heldOutInstances + o.distractorInstances;
-  const total = [...byDomain.values()].reduce((a, l) => a + l.length, 0);
-  if (need > total) {
-    throw new Error(`sample data: ${o.trainInstances} train + ${o.heldOutInstances} held-out + ${o.distractorInstances} distractor instances = ${need}, but only ${total} distinct photos exist (${[...byDomain].map(([d, l]) => `${d} ${l.length}`).join(', ')})`);
-  }
-  // each domain's photos in a seeded order, dealt round-robin: every domain gets its share of each role while it has photos
-  const queues = [...byDomain].map(([d, l]) => shuffled(l, seededRandom(`${o.seed}/instances/${d}`)));
-  let q = 0; // the deal goes on round the table from role to role, so no domain is always first
-  const deal = (n: number): Instance[] => {
-    const out: Instance[] = [];
-    for (; out.length < n; q = (q + 1) % queues.length) if (queues[q].length > 0) out.push(queues[q].shift()!);
-    return out;
-  };
-  const heldOut = deal(o.heldOutInstances);
-  const distractor = deal(o.distractorInstances);
-  const train = deal(o.trainInstances);
-  const ids = new Set<string>();
-  const id = (key: string) => {
-    const v = createHash('sha256').update(`${o.seed}/id/${key}`).digest('hex').slice(0, 16);
-    if (ids.has(v)) throw new Error(`sample data: id collision for ${key}`);
-    ids.add(v);
-    return v;
-  };
-  const views: PlannedView[] = [];
-  const add = (split: SampleSplitName, instances: Instance[], labelOffset: number, n: number, role: string) => {
-    instances.forEach((inst, i) => {
-      for (let v = 0; v < n; v++) {
-        const key = `${o.seed}/${role}/${inst.name}/${v}`;
-        views.push({ split, id: id(key), label: labelOffset + i, file: inst.file, domain: inst.domain, key });
-      }
-    });
-  };
-  add('train', train, 0, o.viewsPerInstance, 'train');
-  add('query', heldOut, o.trainInstances, o.queryViewsPerInstance, 'query');
-  add('index', heldOut, o.trainInstances, o.indexViewsPerInstance, 'index');
-  add('index', distractor, o.trainInstances + o.heldOutInstances, o.distractorViewsPerInstance, 'distractor');
-
-  const queries = shuffled(views.filter((v) => v.split === 'query'), seededRandom(`${o.seed}/usage`));
-  const nPublic = Math.round(o.publicFraction * queries.length);
-  const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
-  const indexByLabel = new Map<number, string[]>();
-  for (const v of views) if (v.split === 'index') indexByLabel.set(v.label, [...(indexByLabel.get(v.label) ?? []), v.id]);
-  queries.forEach((q, i) => {
-    solution.relevant.set(q.id, indexByLabel.get(q.label)!);
-    solution.usage.set(q.id, i < nPublic ? 'Public' : 'Private');
-    solution.domain.set(q.id, q.domain);
-  });
-  const names = (l: Instance[]) => l.map((x) => x.name);
-  return { views, roles: { train: names(train), heldOut: names(heldOut), distractor: names(distractor) }, solution };
-}
-
-function sha256File(file: string): string {
-  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 function shardOk(outDir: string, s: ShardInfo, verify: boolean): boolean {
@@ -337,49 +229,8 @@ export async function buildSampleData(opts: SampleOptions & { verify?: boolean }
   fs.mkdirSync(outDir, { recursive: true });
   writeJsonAtomic(statePath, { optionsHash, shards: finished });
 
-  const photos = new Map<string, Buffer>();
-  const photo = (file: string) => {
-    let b = photos.get(file);
-    if (!b) photos.set(file, (b = fs.readFileSync(file)));
-    return b;
-  };
   const concurrency = opts.concurrency ?? Math.max(2, os.cpus().length);
-  const bar = progress({ label: 'sample views', total: views.length });
-  const splits = {} as Record<SampleSplitName, SampleSplit>;
-  let rendered = 0;
-  for (const split of ['train', 'query', 'index'] as const) {
-    const list = shuffled(views.filter((v) => v.split === split), seededRandom(`${o.seed}/order/${split}`));
-    const nShards = Math.ceil(list.length / o.shardSize);
-    const shards: ShardInfo[] = [];
-    for (let s = 0; s < nShards; s++) {
-      const rel = path.join(split, `${split}-${String(s).padStart(5, '0')}-of-${String(nShards).padStart(5, '0')}.tfrec`);
-      const part = list.slice(s * o.shardSize, (s + 1) * o.shardSize);
-      const prior = finished.find((f) => f.file === rel);
-      if (prior) {
-        shards.push(prior);
-        rendered += part.length;
-        bar.update(rendered);
-        continue;
-      }
-      const records = await mapLimit(part, concurrency, async (v) => {
-        const image = await renderView(photo(v.file), drawViewParams(seededRandom(v.key), o.augment), o.size).catch((e: Error) => {
-          throw new Error(`sample data: ${v.file}: cannot render view ${v.key}: ${e.message}`);
-        });
-        bar.update(++rendered);
-        return encodeRecord({ image, label: v.label, id: v.id, source: v.domain }, DEFAULT_SCHEMA);
-      });
-      const writer = new TfRecordWriter(path.join(outDir, rel));
-      for (const r of records) writer.write(r);
-      writer.close();
-      const info: ShardInfo = { file: rel, records: writer.records, bytes: writer.size, sha256: sha256File(path.join(outDir, rel)) };
-      shards.push(info);
-      finished.push(info);
-      writeJsonAtomic(statePath, { optionsHash, shards: finished });
-    }
-    const labels = new Set(list.map((v) => v.label));
-    splits[split] = { shards, records: list.length, labelOffset: Math.min(...labels), labels: labels.size };
-  }
-  bar.stop();
+  const splits = await writeViewShards(outDir, views, { ...o, concurrency }, finished, (done) => writeJsonAtomic(statePath, { optionsHash, shards: done }));
 
   writeFileAtomic(path.join(outDir, SOLUTION), formatSolutionCsv(solution));
   const manifest: SampleManifest = {
