@@ -275,6 +275,9 @@ export async function train(
     return saveCheckpoint(ckptDir, name, state, snapshot(model.params, stage!.optimizer, ema, stage!.anchors));
   };
 
+  // a mid-epoch checkpoint carries its epoch's loss so far: the resumed epoch's trainLoss is the uninterrupted run's
+  const carried = resumed && pos.batchInEpoch > 0 ? (resumed.state.extra.epochLoss as { sum: number; n: number } | undefined) : undefined;
+  const resumedEpoch = pos.epoch;
   try {
     for (let epoch = pos.epoch; epoch < totalEpochs; epoch++) {
       const si = stageOfEpoch(epoch);
@@ -302,8 +305,8 @@ export async function train(
       const accum = new GradAccumulator();
       const t0 = Date.now();
       let tStep = Date.now();
-      let lossSum = 0;
-      let lossN = 0;
+      let lossSum = epoch === resumedEpoch && carried ? carried.sum : 0;
+      let lossN = epoch === resumedEpoch && carried ? carried.n : 0;
       for (let b = epoch === pos.epoch ? pos.batchInEpoch : 0; b < microPerEpoch; b++) {
         const idx = perm.subarray(b * cfg.batchSize, (b + 1) * cfg.batchSize);
         const x = await trainSet.rows(idx, { epoch });
@@ -359,7 +362,7 @@ export async function train(
         opts.onStep?.(rec);
         bar.update(pos.step, { loss: loss.toFixed(4), lr: rec.lr.toExponential(2), 'img/s': rec.imagesPerSec.toFixed(rec.imagesPerSec < 10 ? 1 : 0), mem: `${(rec.rssMB / 1024).toFixed(2)}G` });
         if (pos.step % cfg.checkpointEvery === 0 && pos.batchInEpoch < microPerEpoch) {
-          lastCheckpoint = save(checkpointName(pos.step), pos);
+          lastCheckpoint = save(checkpointName(pos.step), pos, { epochLoss: { sum: lossSum, n: lossN } });
           pruneCheckpoints(ckptDir, cfg.keepLast);
         }
       }
