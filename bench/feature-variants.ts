@@ -1,7 +1,8 @@
 /**
  * Which offline features are stronger on the default sample, measured training-free (whitened PCA-64
  * fitted on the training rows, the baseline a trained head starts from): MobileNetV2 with its average
- * pooling (the default), GeM (p = 3) pooling of the same 7x7 map, two scales (224 + 320 px averaged),
+ * pooling (the default), GeM (p = 3) pooling of the same 7x7 map, two scales (the whole image and its centre 71%, averaged;
+ * the packaged graph takes 224 px only),
  * InceptionV3-mixed5, and both backbones concatenated. Per variant: held-out mP@5 (all domains seen) and
  * leave-one-domain-out (the whitening fitted without domain D, scored on D's queries), per domain.
  *   node dist/bench/feature-variants.js [sampleDir]
@@ -10,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'path';
 import { defaultSampleDir, readSampleManifest } from '../lib/data/builders/sample';
-import { decodeRgb, normalizeRgb, resizeForModel } from '../lib/data/image';
+import { cropRgb, decodeRgb, normalizeRgb, resizeForModel, type RgbImage } from '../lib/data/image';
 import { decodeRecord } from '../lib/data/schema';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { initBackend } from '../lib/device';
@@ -50,9 +51,15 @@ type Pool = (map: tf.Tensor4D) => tf.Tensor2D;
 const avg: Pool = (m) => m.mean([1, 2]) as tf.Tensor2D;
 const gem = (p: number): Pool => (m) => m.maximum(1e-6).pow(p).mean([1, 2]).pow(1 / p) as tf.Tensor2D;
 
-/** Pooled feature maps of `rows` at `size` px (the backbone's own normalisation). */
-async function pooled(b: Backbone, rows: Row[], size: number, pools: Pool[]): Promise<Float32Array[]> {
-  const pp: Preprocess = { ...b.preprocess, imageSize: size };
+/** Pooled feature maps of `rows` (the backbone's own size and normalisation), of the centre `crop` fraction of each image. */
+async function pooled(b: Backbone, rows: Row[], crop: number, pools: Pool[]): Promise<Float32Array[]> {
+  const pp: Preprocess = b.preprocess;
+  const size = pp.imageSize;
+  const centre = (img: RgbImage): RgbImage => {
+    if (crop === 1) return img;
+    const [w, h] = [Math.round(img.width * crop), Math.round(img.height * crop)];
+    return cropRgb(img, { left: Math.floor((img.width - w) / 2), top: Math.floor((img.height - h) / 2), width: w, height: h });
+  };
   const node = MAP_NODE[b.name];
   const outs: number[][] = pools.map(() => []);
   const batch = 32;
@@ -60,7 +67,7 @@ async function pooled(b: Backbone, rows: Row[], size: number, pools: Pool[]): Pr
   for (let s = 0; s < rows.length; s += batch) {
     const part = rows.slice(s, s + batch);
     const px = new Float32Array(part.length * size * size * 3);
-    for (const [i, r] of part.entries()) normalizeRgb(await resizeForModel(await decodeRgb(r.image), pp), pp, px, i * size * size * 3);
+    for (const [i, r] of part.entries()) normalizeRgb(await resizeForModel(centre(await decodeRgb(r.image)), pp), pp, px, i * size * size * 3);
     const x = tf.tensor4d(px, [part.length, size, size, 3]);
     const map = b.cnn!.model.execute(x, node) as tf.Tensor4D;
     pools.forEach((p, k) => {
@@ -69,7 +76,7 @@ async function pooled(b: Backbone, rows: Row[], size: number, pools: Pool[]): Pr
       y.dispose();
     });
     tf.dispose([x, map]);
-    if ((s / batch) % 20 === 0) process.stderr.write(`${b.name} ${size}px ${s + part.length}/${rows.length} ${((Date.now() - t0) / 1000).toFixed(0)}s\n`);
+    if ((s / batch) % 20 === 0) process.stderr.write(`${b.name} crop ${crop} ${s + part.length}/${rows.length} ${((Date.now() - t0) / 1000).toFixed(0)}s\n`);
   }
   return outs.map((o) => Float32Array.from(o));
 }
@@ -111,18 +118,18 @@ async function main(): Promise<void> {
   const splits = [train, query, index];
 
   const mnv2 = await loadBackbone('mobilenet_v2_140');
-  const m224 = await Promise.all(splits.map((r) => pooled(mnv2, r, 224, [avg, gem(3)])));
-  const m320 = await Promise.all(splits.map((r) => pooled(mnv2, r, 320, [avg])));
+  const m224 = await Promise.all(splits.map((r) => pooled(mnv2, r, 1, [avg, gem(3)])));
+  const mCrop = await Promise.all(splits.map((r) => pooled(mnv2, r, Math.SQRT1_2, [avg])));
   mnv2.dispose();
   const inc = await loadBackbone('inception_v3_mixed5');
-  const i299 = await Promise.all(splits.map((r) => pooled(inc, r, 299, [avg])));
+  const i299 = await Promise.all(splits.map((r) => pooled(inc, r, 1, [avg])));
   inc.dispose();
 
   const per = <T>(f: (k: number) => T): [T, T, T] => [f(0), f(1), f(2)];
   const variants: Variant[] = [
     { name: 'mobilenet_v2 avg 224 (default)', dim: 1792, f: per((k) => m224[k][0]) },
     { name: 'mobilenet_v2 GeM p=3 224', dim: 1792, f: per((k) => m224[k][1]) },
-    { name: 'mobilenet_v2 avg 224+320', dim: 1792, f: per((k) => meanRows(l2rows(m224[k][0], 1792), l2rows(m320[k][0], 1792))) },
+    { name: 'mobilenet_v2 avg, full + centre 71%', dim: 1792, f: per((k) => meanRows(l2rows(m224[k][0], 1792), l2rows(mCrop[k][0], 1792))) },
     { name: 'inception_v3_mixed5 avg 299', dim: 768, f: per((k) => i299[k][0]) },
     { name: 'concat mobilenet_v2 + inception_v3', dim: 2560, f: per((k) => concatRows(l2rows(m224[k][0], 1792), 1792, l2rows(i299[k][0], 768), 768)) },
   ];

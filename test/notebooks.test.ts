@@ -59,3 +59,26 @@ describe('notebook runner', () => {
     expect(() => listNotebooks(path.join(FIX, 'nope'))).toThrow(/notebook folder not found/);
   });
 });
+
+describe('plots in notebooks', () => {
+  type Output = { output_type: string; data?: Record<string, unknown> };
+  test('notebook 01 shows its figure as a Plotly MIME bundle (with a text fallback), no plotly.js inlined, and stays under 1 MB', () => {
+    const r = runNotebook(path.join(__dirname, '..', 'notebooks', '01_data_loading.ipynb'), { outDir });
+    expect(r.ok).toBe(true);
+    const bytes = fs.statSync(r.output).size;
+    expect(bytes).toBeLessThan(1 << 20);
+    const nb = JSON.parse(fs.readFileSync(r.output, 'utf8')) as { cells: Array<{ outputs?: Output[] }> };
+    const shown = nb.cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === 'display_data');
+    const plots = shown.filter((o) => o.data?.['application/vnd.plotly.v1+json']);
+    expect(plots).toHaveLength(1);
+    const fig = plots[0].data!['application/vnd.plotly.v1+json'] as { data: Array<{ type: string; name: string; x: number[] }>; layout: { height: number } };
+    expect(fig.data.map((t) => t.type)).toEqual(['histogram', 'histogram']); // one per source
+    expect(fig.data[0].name).toMatch(/^plants \(labels 0-\d+\)$/);
+    expect(fig.data[0].x.every((v) => Number.isInteger(v) && v >= 3)).toBe(true); // images per class, from the records (minPerClass 3)
+    expect(fig.layout.height).toBe(380);
+    expect([plots[0].data!['text/plain']].flat().join('')).toBe('Plotly figure "Images per class": 2 traces (open in JupyterLab, VS Code or nteract to see it)');
+    const text = fs.readFileSync(r.output, 'utf8');
+    expect(text).not.toContain('plotly.js v'); // the library's banner: never pasted into the notebook
+    expect(text).not.toContain('Plotly.react');
+  }, 180_000);
+});

@@ -6,6 +6,7 @@
  */
 import { baselineLabels, type BaselineOutcome, type BaselineRow } from '../retrieval/baselines';
 import type { MetricSet } from '../retrieval/metrics';
+import type { PlotlyFigure } from '../viz/plotly';
 import type { Gallery, GalleryStats } from './gallery';
 import type { JigResult, QueryResult } from './search';
 
@@ -22,10 +23,12 @@ export const REPORT_CSS = `
 .guie-jig .mark{font-weight:bold}.guie-jig .hit .mark{color:#2e7d32}.guie-jig .miss .mark{color:#c62828}
 .guie-jig .sep{width:2px;align-self:stretch;background:#ddd}
 .guie-jig td.lose{background:#fde0dc;color:#b71c1c}
+.guie-jig .cell div{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 `;
 
-function cell(cls: string, img: Buffer | undefined, lines: string[]): string {
-  return `<div class="cell ${cls}">${img ? `<img src="${dataUri(img)}" alt="">` : ''}${lines.map((l) => `<div>${l}</div>`).join('')}</div>`;
+/** A thumbnail card; long lines are cut with an ellipsis and `title` (the full file name) shows on hover. */
+function cell(cls: string, img: Buffer | undefined, lines: string[], title: string): string {
+  return `<div class="cell ${cls}" title="${esc(title)}">${img ? `<img src="${dataUri(img)}" alt="">` : ''}${lines.map((l) => `<div>${l}</div>`).join('')}</div>`;
 }
 
 const tag = (label?: string, domain?: string) => esc([label, domain].filter((x) => x !== undefined).join(' · '));
@@ -35,9 +38,9 @@ export function queryRowHtml(q: QueryResult, gallery: Gallery): string {
   const matches = q.matches.map((m, i) => {
     const cls = m.hit === undefined ? '' : m.hit ? 'hit' : 'miss';
     const mark = m.hit === undefined ? '' : `<span class="mark">${m.hit ? '✓' : '✗'}</span> `;
-    return cell(cls, gallery.thumbnail(m.index), [`${mark}#${i + 1} · ${m.score.toFixed(3)}`, tag(m.label, m.domain), `<small>${esc(m.key)}</small>`]);
+    return cell(cls, gallery.thumbnail(m.index), [`${mark}#${i + 1} · ${m.score.toFixed(3)}`, tag(m.label, m.domain), `<small>${esc(m.key)}</small>`], m.key);
   });
-  return `<div class="qrow">${cell('query', q.thumb, ['<b>query</b>', tag(q.label, q.domain), `<small>${esc(q.key)}</small>`])}<div class="sep"></div>${matches.join('')}</div>`;
+  return `<div class="qrow">${cell('query', q.thumb, ['<b>query</b>', tag(q.label, q.domain), `<small>${esc(q.key)}</small>`], q.key)}<div class="sep"></div>${matches.join('')}</div>`;
 }
 
 const f3 = (x: number) => x.toFixed(3);
@@ -70,7 +73,7 @@ ${baselineNote(r.baselines)}${r.unjudged > 0 ? `<p>${r.unjudged} queries have no
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5'];
 
-/** Gallery points coloured by domain (or label), queries as black crosses; hover titles name each point. */
+/** Gallery points coloured by domain (or label), queries as crosses in their domain's colour; hover titles name each point. */
 export function projectionSvg(r: JigResult, gallery: Gallery, size = 520): string {
   const { gallery: gp, queries: qp } = r.projection;
   const all = [...gp, ...qp];
@@ -87,13 +90,44 @@ export function projectionSvg(r: JigResult, gallery: Gallery, size = 520): strin
   const dots = gallery.items.map(
     (it, i) => `<circle cx="${sx(gp[2 * i]).toFixed(1)}" cy="${sy(gp[2 * i + 1]).toFixed(1)}" r="4" fill="${colour(groupOf(i))}" fill-opacity="0.75"><title>${esc(it.key)}</title></circle>`,
   );
+  // a query's cross takes its domain's (or label's) colour over a black outline, so it reads on any dot
   const crosses = r.queries.map((q, i) => {
     const [x, y] = [sx(qp[2 * i]), sy(qp[2 * i + 1])];
-    return `<path d="M${x - 5},${y - 5}L${x + 5},${y + 5}M${x - 5},${y + 5}L${x + 5},${y - 5}" stroke="#000" stroke-width="2"><title>query ${esc(q.key)}</title></path>`;
+    const d = `M${x - 5},${y - 5}L${x + 5},${y + 5}M${x - 5},${y + 5}L${x + 5},${y - 5}`;
+    const g = q.domain ?? q.label ?? '';
+    return `<g class="query" data-group="${esc(g)}"><title>query ${esc(q.key)}</title><path d="${d}" stroke="#000" stroke-width="4"/><path d="${d}" stroke="${groups.includes(g) ? colour(g) : '#000'}" stroke-width="2"/></g>`;
   });
   const legend = groups.slice(0, 20).map((g, i) => `<text x="${size + 10}" y="${20 + i * 16}" font-size="12" fill="${colour(g)}">● ${esc(g)}</text>`);
   const explained = r.projection.explained ? `<text x="${size + 10}" y="${size - 10}" font-size="11">PC1 ${(100 * r.projection.explained[0]).toFixed(0)}%, PC2 ${(100 * r.projection.explained[1]).toFixed(0)}% of variance</text>` : '';
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 200}" height="${size}" style="border:1px solid #ddd;background:#fff">${dots.join('')}${crosses.join('')}${legend.join('')}<text x="${size + 10}" y="${20 + legend.length * 16 + 8}" font-size="12">✕ queries</text>${explained}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 200}" height="${size}" style="border:1px solid #ddd;background:#fff">${dots.join('')}${crosses.join('')}${legend.join('')}<text x="${size + 10}" y="${20 + legend.length * 16 + 8}" font-size="12">✕ queries (by domain)</text>${explained}</svg>`;
+}
+
+/** The same projection as a Plotly figure (notebook 07): gallery points and query crosses, both coloured by domain (or label), hover naming each file. */
+export function projectionFigure(r: JigResult, gallery: Gallery): PlotlyFigure {
+  const { gallery: gp, queries: qp } = r.projection;
+  const groupOf = (i: number) => gallery.items[i].domain ?? gallery.items[i].label ?? '';
+  const groups = [...new Set(gallery.items.map((_, i) => groupOf(i)))].sort();
+  const colour = (g: string) => PALETTE[Math.max(0, groups.indexOf(g)) % PALETTE.length];
+  const traces = (what: 'gallery' | 'queries', keys: string[], group: (i: number) => string, points: Float32Array) =>
+    [...new Set(keys.map((_, i) => group(i)))].sort().map((g) => {
+      const idx = keys.map((_, i) => i).filter((i) => group(i) === g);
+      return {
+        type: 'scatter',
+        mode: 'markers',
+        name: what === 'gallery' ? g || '(none)' : `queries ${g || '(none)'}`,
+        legendgroup: g,
+        x: idx.map((i) => points[2 * i]),
+        y: idx.map((i) => points[2 * i + 1]),
+        text: idx.map((i) => keys[i]),
+        hoverinfo: 'text',
+        marker: what === 'gallery' ? { size: 7, opacity: 0.75, color: colour(g) } : { size: 11, symbol: 'x', color: colour(g), line: { width: 1, color: '#000' } },
+      };
+    });
+  const axis = (c: 0 | 1) => (r.projection.explained ? `PC${c + 1} (${(100 * r.projection.explained[c]).toFixed(0)}% of variance)` : `PC${c + 1}`);
+  return {
+    data: [...traces('gallery', gallery.items.map((it) => it.key), groupOf, gp), ...traces('queries', r.queries.map((q) => q.key), (i) => r.queries[i].domain ?? r.queries[i].label ?? '', qp)],
+    layout: { title: { text: 'gallery (dots) and queries (crosses) by domain, PCA' }, xaxis: { title: { text: axis(0) } }, yaxis: { title: { text: axis(1) } } },
+  };
 }
 
 export function jigReportHtml(r: JigResult, gallery: Gallery, title = 'GUIE retrieval jig'): string {

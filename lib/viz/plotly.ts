@@ -1,6 +1,7 @@
 /**
- * Plotly figures as plain data, rendered to self-contained HTML (no CDN: machines may be offline).
- * The 10 MB bundle is inlined once per page (reports) or once per notebook kernel (cells).
+ * Plotly figures as plain data, rendered to self-contained HTML pages (no CDN: machines may be offline;
+ * the 10 MB bundle is inlined once per page). Notebook cells get Plotly's MIME bundle instead
+ * (notebook-display.ts): no plotly.js in the executed notebook.
  */
 import * as fs from 'fs';
 
@@ -29,14 +30,6 @@ export function figureHtml(fig: PlotlyFigure, opts: { withBundle?: boolean; heig
   const bundleTag = opts.withBundle ? `<script>${scriptSafe(plotlyBundle())}</script>` : '';
   const json = scriptSafe(JSON.stringify({ data: fig.data, layout: { height, ...fig.layout }, config: { responsive: true, ...fig.config } }));
   return `${bundleTag}<div id="${id}" style="width:100%;height:${height}px"></div><script>(function(){var f=${json};Plotly.react("${id}",f.data,f.layout,f.config);})();</script>`;
-}
-
-let notebookBundleSent = false;
-/** For notebook cells: the bundle rides along with the first figure this kernel displays. */
-export function notebookFigureHtml(fig: PlotlyFigure, height?: number): string {
-  const withBundle = !notebookBundleSent;
-  notebookBundleSent = true;
-  return figureHtml(fig, { withBundle, height });
 }
 
 /** A whole standalone HTML page of figures and extra HTML blocks. */

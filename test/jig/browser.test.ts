@@ -2,12 +2,16 @@
  * End to end in a real browser: Debian's Chromium (never a downloaded one) driven by
  * playwright-core opens `guie serve` on the demo gallery, a query image is chosen through the
  * page's file input, and the picture it was cut from must be among the top-5 the page shows.
- * Leaves outputs/jig/screenshot.png.
+ * The jig report, opened in the same browser, draws each query's cross in its domain's colour.
+ * Leaves outputs/jig/screenshot.png and outputs/jig/report-screenshot.png.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import sharp from 'sharp';
+import { jigReportHtml } from '../../lib/jig/report';
+import { searchFolder } from '../../lib/jig/search';
 import { startJigServer, type RunningServer } from '../../lib/jig/server';
 import { PROJECT_ROOT } from '../../lib/util/paths';
 import { disposeFixture, makeFixture, type Fixture } from './fixture';
@@ -89,4 +93,39 @@ test('a query picked in the page shows its source picture in the top-5, with sco
   await page.waitForSelector('#status.error');
   expect(await page.textContent('#status')).toMatch(/error 415: upload: not a supported image/);
   expect(errors).toEqual([]);
+});
+
+test("the report's projection: each query cross is drawn in its domain's colour (read back from the screenshot's pixels)", async () => {
+  const r = await searchFolder(fx.gallery, fx.demo.queries, { k: 5 });
+  const file = path.join(fx.root, 'report.html');
+  fs.writeFileSync(file, jigReportHtml(r, fx.gallery));
+  const page = await browser.newPage();
+  await page.goto(`file://${file}`);
+  const out = path.join(PROJECT_ROOT, 'outputs', 'jig');
+  fs.mkdirSync(out, { recursive: true });
+  await page.screenshot({ path: path.join(out, 'report-screenshot.png'), fullPage: true });
+  // the colour each group's gallery dots are filled with, and each query marker's group
+  const dots = await page.$$eval('svg circle', (cs) => cs.map((c) => c.getAttribute('fill')!));
+  const groups = [...new Set(fx.gallery.items.map((it) => it.domain ?? it.label ?? ''))].sort();
+  expect(new Set(dots).size).toBe(Math.min(groups.length, 20));
+  const markers = page.locator('svg g.query');
+  expect(await markers.count()).toBe(r.queries.length);
+  const seen = new Set<string>();
+  for (let i = 0; i < r.queries.length; i += 4) {
+    const group = (await markers.nth(i).getAttribute('data-group'))!;
+    expect(group).toBe(r.queries[i].domain);
+    const gi = fx.gallery.items.findIndex((it) => (it.domain ?? it.label) === group);
+    const want = (await page.locator('svg circle').nth(gi).getAttribute('fill'))!;
+    // the centre pixel of the cross, where both coloured strokes lie on top
+    const box = (await markers.nth(i).boundingBox())!;
+    const png = await page.screenshot({ fullPage: true, clip: { x: box.x + box.width / 2 - 1, y: box.y + box.height / 2 - 1, width: 3, height: 3 } });
+    const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const centre = [data[12], data[13], data[14]]; // pixel (1, 1) of 3x3
+    const hex = [1, 3, 5].map((k) => parseInt(want.slice(k, k + 2), 16));
+    centre.forEach((v, c) => expect(Math.abs(v - hex[c])).toBeLessThan(40));
+    seen.add(want);
+  }
+  expect(seen.size).toBeGreaterThan(1); // queries of several domains, several colours (not one black cross)
+  expect(await page.getAttribute('.qrow .cell.query', 'title')).toBe(r.queries[0].key); // the full name on hover
+  await page.close();
 });
