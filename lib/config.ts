@@ -231,7 +231,7 @@ export function validatePartial(raw: unknown, source: string): Partial<Config> {
 }
 
 /** GUIE_* variables that steer tools rather than set config keys. */
-export const RESERVED_ENV: readonly string[] = ['GUIE_CONFIG', 'GUIE_BACKEND', 'GUIE_VENV', 'GUIE_PROGRESS', 'GUIE_ENGINE', 'GUIE_CACHE'];
+export const RESERVED_ENV: readonly string[] = ['GUIE_CONFIG', 'GUIE_BACKEND', 'GUIE_VENV', 'GUIE_PROGRESS', 'GUIE_ENGINE', 'GUIE_CACHE', 'GUIE_OFFLINE', 'GUIE_ORT_CUDA'];
 
 /** GUIE_BATCH_SIZE=8 -> batchSize; GUIE_PATHS_DATA=... -> paths.data. Values parse as JSON when they can. */
 export function envOverrides(env: NodeJS.ProcessEnv = process.env): Partial<Config> {

@@ -58,5 +58,7 @@ describe('config', () => {
     expect(() => envOverrides({ GUIE_EPOCHS: 'many' })).toThrow(/"epochs" must be a finite number, got "many"/);
     expect(() => envOverrides({ GUIE_BATCHSIZE: '4' })).toThrow(/unknown key "batchsize"/);
     expect(envOverrides({ GUIE_BACKEND: 'cpu', GUIE_PROGRESS: 'lines', GUIE_VENV: '/v' })).toEqual({});
+    // the switches the README documents (no fetch, ONNX Runtime on CUDA) are not config keys: never 'unknown key'
+    expect(envOverrides({ GUIE_OFFLINE: '1', GUIE_ORT_CUDA: '1' })).toEqual({});
   });
 });

@@ -110,7 +110,7 @@ function translate(c: Ctx, n: GraphNode): number {
   const r = (i: number): number => c.rank.get(c.value(ins[i])) ?? 0;
   // FloorDiv/FloorMod only on the non-negative int32 size arithmetic of the preprocessing, where Div truncates = floors
   const elementwise: Record<string, string> = {
-    AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', FloorDiv: 'Div', FloorMod: 'Mod',
+    AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div', Maximum: 'Max', Minimum: 'Min', Pow: 'Pow', FloorDiv: 'Div', FloorMod: 'Mod',
     Less: 'Less', Greater: 'Greater', GreaterEqual: 'GreaterOrEqual', Equal: 'Equal', LogicalAnd: 'And', SelectV2: 'Where',
   };
   const unary: Record<string, string> = { Erf: 'Erf', Sigmoid: 'Sigmoid', Relu: 'Relu', Tanh: 'Tanh', Sqrt: 'Sqrt', Exp: 'Exp', Identity: 'Identity', Neg: 'Neg', Floor: 'Floor', Abs: 'Abs', Sign: 'Sign' };

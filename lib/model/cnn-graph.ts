@@ -107,6 +107,10 @@ function evalNode(n: NodeDef, args: tf.Tensor[]): tf.Tensor {
     case 'AddV2':
     case 'BiasAdd':
       return tf.add(x, args[1]);
+    case 'Maximum':
+      return tf.maximum(x, args[1]);
+    case 'Pow':
+      return tf.pow(x, args[1]);
     case 'Relu':
     case 'Relu6':
       return activate(x, n.op, n);
