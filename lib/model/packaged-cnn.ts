@@ -50,18 +50,6 @@ export const PACKAGED_CNNS: Record<string, PackagedCnnSpec> = {
     // The graph maps [0,1] to [-1,1] itself (hub_input/Mul, hub_input/Sub).
     preprocess: { imageSize: 224, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
   },
-  /** The same MobileNetV2 with GeM (p = 3) in place of its average pooling: whitened PCA-64 on the training rows scores 0.694 vs 0.673 left-one-domain-out (bench/feature-variants.ts). */
-  mobilenet_v2_140_gem: {
-    name: 'mobilenet_v2_140_gem',
-    description: 'MobileNetV2 1.4 (ImageNet), GeM (p=3) pooling of its last 7x7x1792 map, 224 px, 1792-d; nsfwjs mobilenet_v2_mid',
-    packageModel: 'mobilenet_v2_mid',
-    packageFormat: 'graph-model',
-    featureNode: GEM_NODE,
-    featureDim: 1792,
-    blockInputs: ['expanded_conv_16/project/BatchNorm/FusedBatchNormV3', 'expanded_conv_15/add', 'expanded_conv_14/add', 'expanded_conv_13/project/BatchNorm/FusedBatchNormV3'].map((n) => `${MNV2}/MobilenetV2/${n}`),
-    gem: { mapNode: `${MNV2}/MobilenetV2/Conv_1/Relu6`, p: 3 },
-    preprocess: { imageSize: 224, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
-  },
   /** Keras InceptionV3 up to mixed5 (never fine-tuned by nsfwjs) + global average pooling. */
   inception_v3_mixed5: {
     name: 'inception_v3_mixed5',
@@ -73,6 +61,18 @@ export const PACKAGED_CNNS: Record<string, PackagedCnnSpec> = {
     blockInputs: ['mixed4/concat', 'mixed3/concat'],
     // [0,1] as nsfwjs feeds it: on the sample data it retrieved better than Keras' [-1,1] (raw mP@5 0.645 vs 0.505).
     preprocess: { imageSize: 299, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
+  },
+  /** The same MobileNetV2 with GeM (p = 3) in place of its average pooling: whitened PCA-64 on the training rows scores 0.694 vs 0.673 left-one-domain-out (bench/feature-variants.ts). */
+  mobilenet_v2_140_gem: {
+    name: 'mobilenet_v2_140_gem',
+    description: 'MobileNetV2 1.4 (ImageNet), GeM (p=3) pooling of its last 7x7x1792 map, 224 px, 1792-d; nsfwjs mobilenet_v2_mid',
+    packageModel: 'mobilenet_v2_mid',
+    packageFormat: 'graph-model',
+    featureNode: GEM_NODE,
+    featureDim: 1792,
+    blockInputs: ['expanded_conv_16/project/BatchNorm/FusedBatchNormV3', 'expanded_conv_15/add', 'expanded_conv_14/add', 'expanded_conv_13/project/BatchNorm/FusedBatchNormV3'].map((n) => `${MNV2}/MobilenetV2/${n}`),
+    gem: { mapNode: `${MNV2}/MobilenetV2/Conv_1/Relu6`, p: 3 },
+    preprocess: { imageSize: 224, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' },
   },
 };
 

@@ -151,3 +151,45 @@ describe.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s', (name) => {
     }
   });
 });
+
+describe('mobilenet_v2_140_gem', () => {
+  test('its features are GeM (p = 3) of the package model last 7x7x1792 map, computed here in float64', async () => {
+    const gem = await loadBackbone('mobilenet_v2_140_gem', { cacheDir, log: () => undefined });
+    const spec = PACKAGED_CNNS.mobilenet_v2_140_gem;
+    const full = await tf.loadGraphModel(tf.io.fromMemory(packageArtifacts(spec)));
+    const x = await toBatch(views[0].slice(0, 2), gem.preprocess);
+    try {
+      const map = full.execute(x, spec.gem!.mapNode) as tf.Tensor4D;
+      expect(map.shape).toEqual([2, 7, 7, 1792]);
+      const m = map.dataSync();
+      const want = new Float64Array(2 * 1792);
+      for (let b = 0; b < 2; b++) {
+        for (let c = 0; c < 1792; c++) {
+          let s = 0;
+          for (let k = 0; k < 49; k++) s += Math.max(m[(b * 49 + k) * 1792 + c], 1e-6) ** 3;
+          want[b * 1792 + c] = (s / 49) ** (1 / 3);
+        }
+      }
+      const ours = gem.features(x);
+      expect(ours.shape).toEqual([2, 1792]);
+      const got = ours.dataSync();
+      let err = 0;
+      for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]) / Math.max(1e-3, Math.abs(want[i])));
+      expect(err).toBeLessThan(1e-4); // float32 pow/mean against float64
+      // not the average pooling: GeM weighs the strongest activations up
+      const avg = (await loadBackbone('mobilenet_v2_140', { cacheDir, log: () => undefined }));
+      const a = avg.features(x);
+      expect(tf.tidy(() => tf.max(tf.sub(ours, a)).dataSync()[0])).toBeGreaterThan(0.05);
+      expect(tf.tidy(() => tf.min(tf.sub(ours, a)).dataSync()[0])).toBeGreaterThanOrEqual(-1e-5); // power mean >= arithmetic mean
+      tf.dispose([map, ours, a]);
+      avg.dispose();
+      const nodes = (gem.cnn!.cache.json.modelTopology as { node: Array<{ op: string }> }).node;
+      expect(nodes.filter((n) => n.op === 'Pow')).toHaveLength(2);
+      expect(nodes.some((n) => n.op === 'AvgPool')).toBe(false);
+    } finally {
+      tf.dispose(x);
+      full.dispose();
+      gem.dispose();
+    }
+  });
+});

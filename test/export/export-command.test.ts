@@ -8,6 +8,7 @@ import { readSavedModel } from '../../lib/export/savedmodel';
 import { saveCheckpoint } from '../../lib/train/checkpoint';
 import { rng } from '../../lib/export/random-weights';
 import { createExportEmbedder, engineFromEnv } from '../../lib/export/onnx-embedder';
+import { loadBackbone } from '../../lib/model/backbones';
 
 let root: string;
 beforeAll(async () => {
@@ -63,3 +64,27 @@ it('the engine switch gives the same embeddings from ONNX Runtime and from the S
   b.dispose();
   expect(() => engineFromEnv({ GUIE_ENGINE: 'torch' })).toThrow(/GUIE_ENGINE="torch": choose onnxruntime or tfjs/);
 });
+
+it('the GeM MobileNetV2 exports with its pooling inside: ONNX Runtime, the SavedModel in tfjs and the tfjs backbone + the checkpoint head agree', async () => {
+  const { dir, kernel } = checkpointWithHead(1792, 64);
+  const out = path.join(root, 'gem');
+  await exportCommand({ backbone: 'mobilenet_v2_140_gem', out, checkpoint: dir });
+  const pp = { imageSize: 224, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number], resize: 'bilinear' as const };
+  const images = [0, 1].map((s) => ({ data: new Uint8Array(224 * 224 * 3).map((_, i) => (i * (37 + s * 14) + ((i / 672) | 0) * 11) % 256), width: 224, height: 224 }));
+  const a = await createExportEmbedder(engineFromEnv({ GUIE_ENGINE: 'onnxruntime' }), { onnxFile: path.join(out, 'model.onnx') }, pp);
+  const b = await createExportEmbedder(engineFromEnv({ GUIE_ENGINE: 'tfjs' }), { savedModelDir: path.join(out, 'saved_model') }, pp);
+  const [va, vb] = [await a.embed(images), await b.embed(images)];
+  a.dispose();
+  b.dispose();
+  // the training side: the GeM backbone in tfjs, the head's kernel and bias, L2
+  const backbone = await loadBackbone('mobilenet_v2_140_gem', { log: () => undefined });
+  const ref = tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(images.flatMap((im) => Array.from(im.data, (v) => v / 255))), [2, 224, 224, 3]);
+    const e = tf.add(tf.matMul(backbone.features(x), tf.tensor2d(kernel, [1792, 64])), 0.01);
+    return e.div(e.norm('euclidean', 1, true)).dataSync();
+  });
+  backbone.dispose();
+  expect(va.length).toBe(128);
+  expect(va.reduce((m, v, i) => Math.max(m, Math.abs(v - vb[i])), 0)).toBeLessThan(1e-4);
+  expect(va.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i])), 0)).toBeLessThan(1e-4);
+}, 300_000);
