@@ -12,10 +12,10 @@ import { openDataSet } from '../data/dataset';
 import { splitDataSet } from '../data/split';
 import { initBackend } from '../device';
 import { loadBackbone } from '../model/backbones';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../util/atomic';
 import { lockFolder } from '../util/lock';
 import { PROJECT_ROOT } from '../util/paths';
-import { pageHtml } from '../viz/plotly';
+import { writePage } from '../viz/plotly';
 import type { CheckpointModel } from './checkpoint';
 import { readMetricsLog, trainingCurvesFigure } from './curves';
 import { cacheDataset, loadFeatureCache } from './feature-cache';
@@ -177,7 +177,7 @@ async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDi
   try {
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
-    writeFileAtomic(path.join(outDir, 'curves.html'), pageHtml(`training ${outDir}`, [curves]));
+    writePage(path.join(outDir, 'curves.html'), `training ${outDir}`, [curves]);
     const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);
     // explicit feature caches hold no images: the backbone stage needs the data
     if (config.backboneEpochs > 0 && !inputs.source) console.log(`backbone stage skipped: --train-features holds features only (give --data to tune the backbone, or set backboneEpochs 0)`);
@@ -213,7 +213,7 @@ export function register(program: Command): void {
     .option('--vit-weights <file>', 'CLIP ViT backbones: safetensors file (default <paths.weights>/<backbone>.safetensors)')
     .option('--train-features <dir>', 'train on this feature cache instead of building one from the data')
     .option('--val-features <dir>', 'with --train-features: validation feature cache, or "none"')
-    .option('--out <dir>', 'run directory: checkpoints/, metrics.jsonl, curves.html, run.json (default <paths.outputs>/train)')
+    .option('--out <dir>', 'run directory: checkpoints/, metrics.jsonl, curves.html (+ the plotly.js it loads), run.json, train-whitening.json (default <paths.outputs>/train)')
     .option('--resume', 'continue from the newest checkpoint in --out (same data and settings only)')
     .option('--epochs <n>', 'config "epochs"')
     .option('--optimizer <name>', 'config "optimizer": adamw | sgd')

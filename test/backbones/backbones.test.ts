@@ -32,7 +32,7 @@ describe('registry', () => {
   });
 
   test('an unknown name is rejected with the known names', async () => {
-    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: mobilenet_v2_140, inception_v3_mixed5, ViT-B-32/);
+    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: mobilenet_v2_140, inception_v3_mixed5, mobilenet_v2_140_gem, ViT-B-32/);
   });
 
   test('a CLIP ViT without weights says how to give them', async () => {

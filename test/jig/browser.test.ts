@@ -11,6 +11,7 @@ import * as path from 'path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import sharp from 'sharp';
 import { jigReportHtml } from '../../lib/jig/report';
+import { writePage } from '../../lib/viz/plotly';
 import { searchFolder } from '../../lib/jig/search';
 import { startJigServer, type RunningServer } from '../../lib/jig/server';
 import { PROJECT_ROOT } from '../../lib/util/paths';
@@ -127,5 +128,26 @@ test("the report's projection: each query cross is drawn in its domain's colour 
   }
   expect(seen.size).toBeGreaterThan(1); // queries of several domains, several colours (not one black cross)
   expect(await page.getAttribute('.qrow .cell.query', 'title')).toBe(r.queries[0].key); // the full name on hover
+  await page.close();
+});
+
+test('a page of figures loads plotly.js from the copy beside it (nothing inlined, nothing fetched) and draws the plot', async () => {
+  const dir = path.join(fx.root, 'curves');
+  fs.mkdirSync(dir);
+  const file = path.join(dir, 'curves.html');
+  const fig = { data: [{ type: 'scatter', mode: 'lines', x: [1, 2, 3], y: [3, 1, 2], name: 'loss' }], layout: { title: { text: 'loss' } } };
+  writePage(file, 'training', [fig]);
+  expect(fs.statSync(file).size).toBeLessThan(20_000);
+  expect(fs.statSync(path.join(dir, 'plotly.js')).size).toBe(fs.statSync(require.resolve('plotly.js-dist/plotly.js')).size);
+  const copied = fs.statSync(path.join(dir, 'plotly.js')).mtimeMs;
+  writePage(file, 'training again', [fig]); // a second page in the folder reuses the copy
+  expect(fs.statSync(path.join(dir, 'plotly.js')).mtimeMs).toBe(copied);
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(`file://${file}`);
+  await page.waitForSelector('.js-plotly-plot .scatterlayer .trace');
+  expect(await page.textContent('.gtitle')).toBe('loss');
+  expect(requests.every((u) => u.startsWith('file://'))).toBe(true);
   await page.close();
 });
