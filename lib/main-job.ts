@@ -303,13 +303,15 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
     await stage(
       'train head',
       async () => {
+        const whitening = () => init.whitening && writeTrainWhitening(trainDir, { backbone: backbone.name, rows: sets.train.size, featureKey: features.key, pca: init.whitening }); // export carries it: eval's training-data baseline
         if (reuse) {
+          whitening(); // deterministic (same features and split): also gives runs finished before it existed their file
           loadWeightsInto(model, best);
           return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number | null }).best };
         }
         fs.rmSync(trainDir, { recursive: true, force: true });
         fs.mkdirSync(trainDir, { recursive: true });
-        if (init.whitening) writeTrainWhitening(trainDir, { backbone: backbone.name, rows: sets.train.size, pca: init.whitening }); // export carries it: eval's training-data baseline
+        whitening();
         // epochs chosen on held-out domains: the last one is kept, in-domain validation chooses nothing
         const res = await train(model, epochs === null ? sets : { train: sets.train, val: null }, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
         loadWeightsInto(model, best);

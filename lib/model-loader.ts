@@ -17,7 +17,7 @@ import { backboneInfo, loadBackbone } from './model/backbones';
 import { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
 import { getVitConfig, type Preprocess } from './model/vit-config';
-import { findTrainWhitening, readTrainWhitening, type TrainWhitening } from './retrieval/train-whitening';
+import { findTrainWhitening, readTrainWhitening, trainWhiteningOrWarn, type TrainWhitening } from './retrieval/train-whitening';
 import { vitFileWeights } from './model/weights';
 import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
 
@@ -50,7 +50,7 @@ async function exported(onnxFile: string | null, savedModelDir: string, imageSiz
   const embedder = await createExportEmbedder(engine, { onnxFile: onnxFile ?? undefined, savedModelDir }, preprocess);
   const bytes = onnxFile ? fs.readFileSync(onnxFile) : Buffer.concat([fs.readFileSync(path.join(savedModelDir, 'saved_model.pb')), ...fs.readdirSync(path.join(savedModelDir, 'variables')).sort().map((f) => fs.readFileSync(path.join(savedModelDir, 'variables', f)))]);
   // `guie export` keeps it beside export.json: OUT/ for OUT/model.onnx and OUT/saved_model
-  const trainWhitening = readTrainWhitening(onnxFile ? path.dirname(onnxFile) : path.dirname(savedModelDir)) ?? readTrainWhitening(savedModelDir);
+  const trainWhitening = trainWhiteningOrWarn(() => readTrainWhitening(onnxFile ? path.dirname(onnxFile) : path.dirname(savedModelDir)));
   return { embedder, backbone: about?.backbone, trainWhitening, fingerprint: `${engine}:${sha(bytes)}:${JSON.stringify(preprocess)}`, description: `${what} (${about ? `${about.backbone}, ${preprocess.imageSize} px ${preprocess.resize}` : `${imageSize} px squash`}, ${engine})` };
 }
 
@@ -67,7 +67,7 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
   const crc = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { crc32c: number }).crc32c;
   const name = `tfjs:${meta.backbone}+dense${k.shape[1]}:${crc.toString(16)}`;
-  return { embedder: createFeatureEmbedder(backbone, head, { name }), backbone: meta.backbone, trainWhitening: findTrainWhitening(dir), fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
+  return { embedder: createFeatureEmbedder(backbone, head, { name }), backbone: meta.backbone, trainWhitening: trainWhiteningOrWarn(() => findTrainWhitening(dir, meta.featureKey)), fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
 }
 
 /** `imageSize`: only for exported models that record no preprocessing. */

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigError, DEFAULT_CONFIG, envOverrides, loadConfig, validatePartial } from '../lib/config';
+import { ConfigError, DEFAULT_CONFIG, envOverrides, loadConfig, RESERVED_ENV, validatePartial } from '../lib/config';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-config-'));
 const writeJson = (name: string, text: string) => {
@@ -60,5 +60,14 @@ describe('config', () => {
     expect(envOverrides({ GUIE_BACKEND: 'cpu', GUIE_PROGRESS: 'lines', GUIE_VENV: '/v' })).toEqual({});
     // the switches the README documents (no fetch, ONNX Runtime on CUDA) are not config keys: never 'unknown key'
     expect(envOverrides({ GUIE_OFFLINE: '1', GUIE_ORT_CUDA: '1' })).toEqual({});
+    // every GUIE_* name the code, notebooks, scripts and README use is a tool switch or a config key (GUIE_OFFLINE=1 once failed every command)
+    const root = path.join(__dirname, '..');
+    const files = ['README.md', ...['lib', 'notebooks', 'scripts'].flatMap((d) => fs.readdirSync(path.join(root, d), { recursive: true, encoding: 'utf8' }).map((f) => path.join(d, f)))].filter((f) => /\.(ts|ipynb|sh|py|md)$/.test(f));
+    const names = new Set(files.flatMap((f) => fs.readFileSync(path.join(root, f), 'utf8').match(/\bGUIE_[A-Z][A-Z_]*[A-Z]\b/g) ?? []));
+    expect(names.size).toBeGreaterThan(15);
+    const keys = new Set([...Object.keys(DEFAULT_CONFIG), ...Object.keys(DEFAULT_CONFIG.paths).map((k) => `paths.${k}`)]);
+    const camel = (s: string) => s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const unknown = [...names].filter((n) => !RESERVED_ENV.includes(n) && !keys.has(camel(n.slice(5))) && !keys.has(`paths.${camel(n.slice(11))}`));
+    expect(unknown).toEqual([]);
   });
 });

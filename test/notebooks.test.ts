@@ -76,7 +76,7 @@ describe('plots in notebooks', () => {
     expect(fig.data[0].name).toMatch(/^plants \(labels 0-\d+\)$/);
     expect(fig.data[0].x.every((v) => Number.isInteger(v) && v >= 3)).toBe(true); // images per class, from the records (minPerClass 3)
     expect(fig.layout.height).toBe(380);
-    expect([plots[0].data!['text/plain']].flat().join('')).toBe('Plotly figure "Images per class": 2 traces (open in JupyterLab, VS Code or nteract to see it)');
+    expect([plots[0].data!['text/plain']].flat().join('')).toBe('Plotly figure "Images per class": 2 traces (JupyterLab with the plotly extension, VS Code or nteract draw it)');
     const text = fs.readFileSync(r.output, 'utf8');
     expect(text).not.toContain('plotly.js v'); // the library's banner: never pasted into the notebook
     expect(text).not.toContain('Plotly.react');

@@ -24,7 +24,7 @@ import { randomClipWeights, rng } from './random-weights';
 import { writeSavedModel, type SavedModelWriteResult } from './savedmodel';
 import { writeSubmissionZip } from './submission';
 import { formatVerifyReport, verifySubmission, type VerifyReport } from './verify';
-import { findTrainWhitening, TRAIN_WHITENING, writeTrainWhitening, type TrainWhitening } from '../retrieval/train-whitening';
+import { findTrainWhitening, TRAIN_WHITENING, trainWhiteningOrWarn, writeTrainWhitening, type TrainWhitening } from '../retrieval/train-whitening';
 
 /** lib/model's `namedWeights()` (tf.Tensors) -> host tensors for the graph builder. */
 export function namedWeightsFromTf(weights: Map<string, tf.Tensor>): NamedWeights {
@@ -136,7 +136,7 @@ function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
 /** The inference graph for any supported backbone: packaged graph-model CNN or CLIP ViT. */
 /** The training whitening of the run that wrote `checkpoint`, when it was fitted on this backbone's features. */
 function runWhitening(checkpoint: string | undefined, backbone: string, featureDim: number): TrainWhitening | null {
-  const w = checkpoint ? findTrainWhitening(checkpoint) : null;
+  const w = checkpoint ? trainWhiteningOrWarn(() => findTrainWhitening(checkpoint, checkpointModel(loadCheckpoint(checkpoint))?.featureKey)) : null;
   return w && w.backbone === backbone && w.pca.dim === featureDim ? w : null;
 }
 
@@ -193,7 +193,7 @@ export function notebookCheckpoint(config: Config): string {
  * What notebooks 05-07 export: the default backbone with the head notebook 03 trained (a seeded
  * random head until 03 has run), or a CLIP ViT config with random weights when `vit` is given.
  */
-export async function notebookExportGraph(config: Config, vit?: string): Promise<{ graph: Graph; preprocess: Preprocess; source: string }> {
+export async function notebookExportGraph(config: Config, vit?: string): Promise<{ graph: Graph; preprocess: Preprocess; source: string; whitening: TrainWhitening | null }> {
   if (vit) return { ...(await buildExportGraph({ backbone: vit })), source: `${vit} (random weights)` };
   const ckpt = notebookCheckpoint(config);
   const trained = fs.existsSync(path.join(ckpt, 'state.json'));

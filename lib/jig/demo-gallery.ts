@@ -63,7 +63,7 @@ export async function buildDemoGallery(dir: string, options: Partial<DemoGallery
     const code = file.replace(/\.[^.]+$/, '');
     const folder = path.join(`group-${code[0]}`, code);
     const at = (role: 'gallery' | 'queries', prefix: string, n: number) =>
-      Array.from({ length: n }, (_, k): FolderView => ({ rel: path.join(role, folder, `${prefix}${k}.jpg`), file: path.join(src, file), key: `demo/${opts.seed}/${code}/${prefix === 'v' ? 'v' : 'q'}${k}` }));
+      Array.from({ length: n }, (_, k): FolderView => ({ rel: path.join(role, folder, `${prefix}${k}.jpg`), file: path.join(src, file), key: `demo/${opts.seed}/${code}/${prefix}${k}` }));
     return [...at('gallery', 'v', opts.views), ...at('queries', 'q', opts.queryViews)];
   });
   await writeViewFolders(dir, views, { augment: DEMO_VIEW_AUGMENT, size: SIZE, stamp: { ...opts, renderer: RENDERER } });

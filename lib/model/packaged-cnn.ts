@@ -122,7 +122,8 @@ function nsfwjsRoot(): { root: string; version: string } {
 }
 
 export function sourceId(spec: PackagedCnnSpec): string {
-  return `nsfwjs@${nsfwjsRoot().version}/${spec.packageModel}`;
+  // the pooling a spec appends is part of what the cache holds: another p or map node rebuilds it
+  return `nsfwjs@${nsfwjsRoot().version}/${spec.packageModel}${spec.gem ? `+gem(p=${spec.gem.p} at ${spec.gem.mapNode.split('/').slice(-2).join('/')})` : ''}`;
 }
 
 /** The package's UMD modules export their payload as `default` (or directly). */

@@ -16,6 +16,8 @@ export interface TrainWhitening {
   backbone: string;
   /** Training rows it was fitted on. */
   rows: number;
+  /** The feature cache key of those rows (data, backbone, pixels): a checkpoint recording another key is another run's. */
+  featureKey?: string;
   pca: Pca;
 }
 
@@ -23,6 +25,7 @@ interface WhiteningJson {
   kind: 'guie-train-whitening';
   backbone: string;
   rows: number;
+  featureKey?: string;
   dim: number;
   k: number;
   /** Float32 little-endian, base64. */
@@ -45,7 +48,7 @@ function floats(file: string, field: string, s: unknown, n: number): Float32Arra
 
 export function writeTrainWhitening(dir: string, w: TrainWhitening): string {
   const file = path.join(dir, TRAIN_WHITENING);
-  const json: WhiteningJson = { kind: 'guie-train-whitening', backbone: w.backbone, rows: w.rows, dim: w.pca.dim, k: w.pca.k, mean: b64(w.pca.mean), components: b64(w.pca.components), variances: b64(w.pca.variances) };
+  const json: WhiteningJson = { kind: 'guie-train-whitening', backbone: w.backbone, rows: w.rows, ...(w.featureKey ? { featureKey: w.featureKey } : {}), dim: w.pca.dim, k: w.pca.k, mean: b64(w.pca.mean), components: b64(w.pca.components), variances: b64(w.pca.variances) };
   writeJsonAtomic(file, json);
   return file;
 }
@@ -67,18 +70,30 @@ export function readTrainWhitening(dir: string): TrainWhitening | null {
   }
   const pca: Pca = { dim: dim!, k: k!, mean: floats(file, 'mean', j.mean, dim!), components: floats(file, 'components', j.components, dim! * k!), variances: floats(file, 'variances', j.variances, k!) };
   if (!pca.variances.every((v) => v > 0)) throw new Error(`${file}: "variances" must be positive to whiten (re-run training or delete the file)`);
-  return { backbone, rows: rows!, pca };
+  return { backbone, rows: rows!, ...(typeof j.featureKey === 'string' ? { featureKey: j.featureKey } : {}), pca };
 }
 
 /**
- * The whitening of the run that wrote `checkpoint`: the checkpoint folder, then up to three folders
- * above it (checkpoints/, the train folder, a backbone stage's parent run). Null when none holds one.
+ * The whitening of the run that wrote `checkpoint`: the checkpoint folder and the folders above it up to
+ * the run's root (the first holding run.json; at most three up). One fitted on other features than the
+ * checkpoint records (`featureKey`) is another run's and is not taken. Null when there is none.
  */
-export function findTrainWhitening(checkpoint: string): TrainWhitening | null {
+export function findTrainWhitening(checkpoint: string, featureKey?: string): TrainWhitening | null {
   let dir = path.resolve(checkpoint);
   for (let up = 0; up < 4; up++, dir = path.dirname(dir)) {
     const w = readTrainWhitening(dir);
-    if (w) return w;
+    if (w && (!featureKey || !w.featureKey || w.featureKey === featureKey)) return w;
+    if (fs.existsSync(path.join(dir, 'run.json'))) break;
   }
   return null;
+}
+
+/** As readTrainWhitening / findTrainWhitening, but a damaged file is one warning naming it, not an error: it only feeds a baseline column. */
+export function trainWhiteningOrWarn(read: () => TrainWhitening | null, warn: (message: string) => void = (m) => console.warn(m)): TrainWhitening | null {
+  try {
+    return read();
+  } catch (e) {
+    warn(`${(e as Error).message}; the training-whitening baseline is left out`);
+    return null;
+  }
 }

@@ -27,7 +27,7 @@ import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
 import { createModel, type HeadConfig } from './model';
 import { headInitWeights } from './head-init';
-import { writeTrainWhitening } from '../retrieval/train-whitening';
+import { TRAIN_WHITENING, writeTrainWhitening } from '../retrieval/train-whitening';
 import { dataFeatures, trainingSets } from './prepare';
 import { fitBatch, headConfigFrom, trainConfigFrom } from './settings';
 
@@ -171,11 +171,12 @@ async function trainInLockedFolder(config: Config, opts: TrainCommandOptions, ou
 async function headThenBackbone(config: Config, opts: TrainCommandOptions, outDir: string, inputs: TrainInputs, head: HeadConfig, cfg: TrainConfig): Promise<TrainResult> {
   const init = await headInitWeights(config, head, inputs.sets.train);
   if (init.note) console.log(init.note);
-  // the training-data baseline `guie eval` and the jig score the exported model against (export copies it)
-  if (init.whitening && inputs.model) writeTrainWhitening(outDir, { backbone: inputs.model.backbone, rows: inputs.sets.train.size, pca: init.whitening });
   const model = createModel(head, init.weights);
   try {
     let res = await train(model, inputs.sets, cfg, { outDir, resume: opts.resume, model: inputs.model });
+    // written once the folder took this run: the training-data baseline `guie eval` and the jig score its export against
+    if (init.whitening && inputs.model) writeTrainWhitening(outDir, { backbone: inputs.model.backbone, rows: inputs.sets.train.size, featureKey: inputs.model.featureKey, pca: init.whitening });
+    else fs.rmSync(path.join(outDir, TRAIN_WHITENING), { force: true });
     const curves = trainingCurvesFigure(readMetricsLog(path.join(outDir, 'metrics.jsonl')), `training ${path.basename(outDir)}`);
     writePage(path.join(outDir, 'curves.html'), `training ${outDir}`, [curves]);
     const log = opts.progress === 'silent' ? undefined : (l: string) => console.log(l);

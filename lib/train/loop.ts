@@ -276,7 +276,9 @@ export async function train(
   };
 
   // a mid-epoch checkpoint carries its epoch's loss so far: the resumed epoch's trainLoss is the uninterrupted run's
-  const carried = resumed && pos.batchInEpoch > 0 ? (resumed.state.extra.epochLoss as { sum: number; n: number } | undefined) : undefined;
+  const saved = resumed && pos.batchInEpoch > 0 ? (resumed.state.extra.epochLoss as { sum?: unknown; n?: unknown } | undefined) : undefined;
+  if (saved && !(typeof saved.sum === 'number' && Number.isFinite(saved.sum) && Number.isInteger(saved.n))) throw new Error(`${resumed!.dir}: state.json's extra.epochLoss is ${JSON.stringify(saved)}, not {sum, n}: the checkpoint is damaged (delete it to resume from the one before)`);
+  const carried = saved as { sum: number; n: number } | undefined;
   const resumedEpoch = pos.epoch;
   try {
     for (let epoch = pos.epoch; epoch < totalEpochs; epoch++) {

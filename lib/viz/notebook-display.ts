@@ -19,7 +19,7 @@ export function plotlyMimeBundle(fig: PlotlyFigure, height = 420): Record<string
   const name = typeof title === 'string' ? title : title?.text;
   return {
     [PLOTLY_MIME]: { data: fig.data, layout, config: { responsive: true, ...fig.config } },
-    'text/plain': `Plotly figure${name ? ` "${name}"` : ''}: ${fig.data.length} trace${fig.data.length === 1 ? '' : 's'} (open in JupyterLab, VS Code or nteract to see it)`,
+    'text/plain': `Plotly figure${name ? ` "${name}"` : ''}: ${fig.data.length} trace${fig.data.length === 1 ? '' : 's'} (JupyterLab with the plotly extension, VS Code or nteract draw it)`,
   };
 }
 

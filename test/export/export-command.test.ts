@@ -9,6 +9,7 @@ import { saveCheckpoint } from '../../lib/train/checkpoint';
 import { rng } from '../../lib/export/random-weights';
 import { createExportEmbedder, engineFromEnv } from '../../lib/export/onnx-embedder';
 import { loadBackbone } from '../../lib/model/backbones';
+import { readTrainWhitening, TRAIN_WHITENING, writeTrainWhitening } from '../../lib/retrieval/train-whitening';
 
 let root: string;
 beforeAll(async () => {
@@ -88,3 +89,36 @@ it('the GeM MobileNetV2 exports with its pooling inside: ONNX Runtime, the Saved
   expect(va.reduce((m, v, i) => Math.max(m, Math.abs(v - vb[i])), 0)).toBeLessThan(1e-4);
   expect(va.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i])), 0)).toBeLessThan(1e-4);
 }, 300_000);
+
+it("export carries the run's training whitening beside the model, never another run's, and drops a stale one", async () => {
+  // a run folder: run.json, train-whitening.json, checkpoints/ckpt-1 whose state records the run's features
+  const run = path.join(root, 'run-w');
+  const r = rng(4);
+  const pca = { dim: 32, k: 4, mean: Float32Array.from({ length: 32 }, () => r()), components: Float32Array.from({ length: 128 }, () => r() - 0.5), variances: Float32Array.from([4, 3, 2, 1]) };
+  const ckpt = (featureKey: string) => {
+    const tensors = new Map([
+      ['param/head.kernel', { shape: [32, 64], values: Float32Array.from({ length: 32 * 64 }, () => r() - 0.5) }],
+      ['param/head.bias', { shape: [64], values: new Float32Array(64) }],
+    ]);
+    const model = { backbone: 'test-tiny', preprocess: { imageSize: 32, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' }, head: { inputDim: 32 }, data: { input: 'x', fingerprint: 'f', split: 'classes' }, featureKey };
+    const state = { step: 1, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 1 }, best: null, extra: { model } };
+    return saveCheckpoint(path.join(run, 'checkpoints'), `ckpt-00000000${featureKey === 'k1' ? 1 : 2}`, state, tensors);
+  };
+  fs.mkdirSync(run, { recursive: true });
+  fs.writeFileSync(path.join(run, 'run.json'), '{}');
+  writeTrainWhitening(run, { backbone: 'test-tiny', rows: 40, featureKey: 'k1', pca });
+  const out = path.join(root, 'export-w');
+  await exportCommand({ out, checkpoint: ckpt('k1'), onnx: false });
+  const carried = readTrainWhitening(out)!;
+  expect(carried).toMatchObject({ backbone: 'test-tiny', rows: 40, featureKey: 'k1' });
+  expect(Array.from(carried.pca.components)).toEqual(Array.from(pca.components));
+  // a checkpoint trained on other features (another run's) does not take it, and the old copy beside the export goes
+  await exportCommand({ out, checkpoint: ckpt('k2'), onnx: false });
+  expect(fs.existsSync(path.join(out, TRAIN_WHITENING))).toBe(false);
+  // a whitening above the run's root (run.json) is never looked at
+  fs.rmSync(path.join(run, TRAIN_WHITENING));
+  writeTrainWhitening(root, { backbone: 'test-tiny', rows: 9, featureKey: 'k1', pca });
+  await exportCommand({ out, checkpoint: ckpt('k1'), onnx: false });
+  expect(fs.existsSync(path.join(out, TRAIN_WHITENING))).toBe(false);
+  fs.rmSync(path.join(root, TRAIN_WHITENING));
+}, 120_000);
