@@ -29,11 +29,14 @@ describe('folder builder', () => {
     // a 195-byte SVG that would take minutes to render: refused at the check, never written into a shard
     put('dog/bomb.svg', '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000"><filter id="f"><feGaussianBlur stdDeviation="400"/></filter><rect width="6000" height="6000" fill="red" filter="url(#f)"/></svg>');
     put('eel/0.jpg', await jpeg(20, 20, 9));
+    // a JPEG cut short: its header reads fine, its pixel data ends early (once written into a shard as is)
+    const whole = await jpeg(300, 200, 5);
+    put('dog/cut.jpg', whole.subarray(0, Math.floor(whole.length * 0.6)));
   });
 
   test('labels from offset, cap, minimum, skipped files named with reasons, shards + manifest', async () => {
     const items = listFolderSource(root);
-    expect(items.map((i) => i.id)).toEqual(['cat/0', 'cat/1', 'cat/2', 'cat/3', 'dog/0', 'dog/1', 'dog/bomb', 'dog/empty', 'dog/notes', 'eel/0']);
+    expect(items.map((i) => i.id)).toEqual(['cat/0', 'cat/1', 'cat/2', 'cat/3', 'dog/0', 'dog/1', 'dog/bomb', 'dog/cut', 'dog/empty', 'dog/notes', 'eel/0']);
     const m = await buildRecords(items, { outDir: out, source: 'toy', kind: 'folder', root, labelOffset: 1000, shardSize: 2, maxPerClass: 3, minPerClass: 2, progressMode: 'silent' });
     const src = m.sources[0];
     expect(src.classes).toEqual([
@@ -44,6 +47,7 @@ describe('folder builder', () => {
     expect([src.numImages, src.numClasses, src.droppedClasses]).toEqual([5, 2, 1]);
     expect(src.skipped.map((s) => [path.relative(root, s.file), s.reason.split(' (')[0]])).toEqual([
       ['dog/bomb.svg', 'an SVG'],
+      ['dog/cut.jpg', 'truncated or corrupt image data'],
       ['dog/empty.jpg', 'zero-byte file'],
       ['dog/notes.txt', 'not a readable image'],
     ]);

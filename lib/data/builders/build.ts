@@ -104,9 +104,15 @@ async function checkImage(file: string, maxPixels: number): Promise<string | nul
     const meta = await sharp(file, { limitInputPixels: maxPixels }).metadata();
     if (!meta.width || !meta.height) return 'no image dimensions';
     if (meta.width * meta.height > maxPixels) return `${meta.width}x${meta.height} exceeds the pixel limit ${maxPixels}`;
-    return null;
   } catch (e) {
     return `not a readable image (${(e as Error).message})`;
+  }
+  // every pixel decoded, at a reduced size (JPEG shrink-on-load keeps it cheap): a header can be fine while the data is cut short
+  try {
+    await sharp(file, { limitInputPixels: maxPixels, failOn: 'error' }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
+    return null;
+  } catch (e) {
+    return `truncated or corrupt image data (${(e as Error).message.split('\n')[0]})`;
   }
 }
 
