@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { ioError } from '../util/atomic';
 import { crc32c } from '@node-rs/crc32';
 
 const HEADER_BYTES = 12;
@@ -237,7 +238,11 @@ export class TfRecordWriter {
   write(data: Uint8Array): void {
     if (this.fd === null) throw new Error(`${this.file}: write after close`);
     const framed = frameRecord(data);
-    fs.writeSync(this.fd, framed);
+    try {
+      fs.writeSync(this.fd, framed);
+    } catch (e) {
+      throw ioError(this.file, e);
+    }
     this.count += 1;
     this.bytes += framed.length;
   }
@@ -253,7 +258,11 @@ export class TfRecordWriter {
   /** fsync, close, rename into place. */
   close(): void {
     if (this.fd === null) return;
-    fs.fsyncSync(this.fd);
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw ioError(this.file, e);
+    }
     fs.closeSync(this.fd);
     this.fd = null;
     fs.renameSync(this.tmp, this.file);

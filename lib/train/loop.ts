@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../util/atomic';
+import { ioError, writeFileAtomic } from '../util/atomic';
 import { progress } from '../util/progress';
 import { checkpointName, type CheckpointModel, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
 import type { TrainModel } from './model';
@@ -234,7 +234,13 @@ export async function train(
   const ema = cfg.ema ? new WeightEma(model.params, cfg.ema, resumed?.tensors) : null;
   // validation and `best` see the averaged weights when there are any
   const averaged = <T>(fn: () => Promise<T> | T): Promise<T> => (ema ? ema.swapped(model.params, fn) : Promise.resolve(fn()));
-  const appendLog = (r: StepRecord | EpochRecord) => fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
+  const appendLog = (r: StepRecord | EpochRecord) => {
+    try {
+      fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
+    } catch (e) {
+      throw ioError(metricsFile, e);
+    }
+  };
 
   const makeStage = (index: number): StageRuntime => {
     const stageCfg = cfg.stages[index];

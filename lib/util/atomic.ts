@@ -2,12 +2,29 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+/**
+ * An I/O error naming the file (Node's write errors name none: "ENOSPC: no space left on device, write"),
+ * with what to do when the disk is full; `code` is kept.
+ */
+export function ioError(file: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  const full = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? ' (the disk is full: free space, or point paths.outputs / paths.cache at another disk)' : '';
+  return Object.assign(new Error(`${file}: ${err.message}${full}`), { code: err.code });
+}
+
 /** Writes (flag 'w') or appends (flag 'a') and fsyncs before returning: the bytes are on disk. */
 export function writeFileSynced(file: string, data: string | Uint8Array, flag: 'w' | 'a' = 'w'): void {
-  const fd = fs.openSync(file, flag);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, flag);
+  } catch (e) {
+    throw ioError(file, e);
+  }
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fsyncSync(fd);
+  } catch (e) {
+    throw ioError(file, e);
   } finally {
     fs.closeSync(fd);
   }
@@ -16,7 +33,12 @@ export function writeFileSynced(file: string, data: string | Uint8Array, flag: '
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSynced(tmp, data);
+  try {
+    writeFileSynced(tmp, data);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a full disk leaves no partial temporary behind
+    throw ioError(file, e);
+  }
   fs.renameSync(tmp, file);
 }
 
