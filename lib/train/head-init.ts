@@ -63,6 +63,11 @@ export async function headInitWeights(config: Pick<Config, 'headInit' | 'seed'>,
     if (config.headInit === 'random') return { weights: initHeadWeights(cfg, config.seed), note: null, whitening: null };
     throw new Error(`headInit "whitening": the training rows are not ${cfg.inputDim}-d features (images? whitening starts from cached features)`);
   }
+  // a whitening to 64-d needs 64-d features or wider; narrower ones give no baseline (and no whitening start)
+  if (cfg.inputDim < cfg.embeddingDim) {
+    if (config.headInit === 'random') return { weights: initHeadWeights(cfg, config.seed), note: null, whitening: null };
+    throw new Error(`headInit "whitening": ${cfg.inputDim}-d features give at most ${cfg.inputDim} principal axes, the head has ${cfg.embeddingDim} outputs (lower embeddingDim or use headInit "random")`);
+  }
   const whitening = fitPca(features, cfg.inputDim, cfg.embeddingDim, { seed: config.seed });
   const weights = config.headInit === 'random' ? initHeadWeights(cfg, config.seed) : whiteningHeadWeights(cfg, features, train.labels, config.seed, whitening);
   return { weights, note: null, whitening };

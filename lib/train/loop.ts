@@ -19,6 +19,7 @@ import { clipByGlobalNorm, GradAccumulator, makeOptimizer, NamedTensors, Optimiz
 import { EMA_PREFIX, WeightEma } from './ema';
 import { Rng } from './rng';
 import { makeSchedule, ScheduleConfig } from './schedule';
+import { EventWriter, writeProjector } from './tensorboard';
 import { embedAll, leaveOneOutMP5, ValidationResult } from './validate';
 
 /** Rows the loop can batch: cached features (or images, with a backbone in the model). */
@@ -234,6 +235,9 @@ export async function train(
   const ema = cfg.ema ? new WeightEma(model.params, cfg.ema, resumed?.tensors) : null;
   // validation and `best` see the averaged weights when there are any
   const averaged = <T>(fn: () => Promise<T> | T): Promise<T> => (ema ? ema.swapped(model.params, fn) : Promise.resolve(fn()));
+  // TensorBoard: the same numbers as metrics.jsonl, one events file per run of this loop (`tensorboard --logdir <outDir>`)
+  const events = new EventWriter(opts.outDir);
+  let lastVal: Float32Array | null = null;
   const appendLog = (r: StepRecord | EpochRecord) => {
     try {
       fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
@@ -367,6 +371,7 @@ export async function train(
         };
         tStep = now;
         appendLog(rec);
+        events.scalars(rec.step, { 'train/loss': loss, 'train/lr': rec.lr, 'train/images_per_sec': rec.imagesPerSec }, now / 1000);
         opts.onStep?.(rec);
         bar.update(pos.step, { loss: loss.toFixed(4), lr: rec.lr.toExponential(2), 'img/s': rec.imagesPerSec.toFixed(rec.imagesPerSec < 10 ? 1 : 0), mem: `${(rec.rssMB / 1024).toFixed(2)}G` });
         if (pos.step % cfg.checkpointEvery === 0 && pos.batchInEpoch < microPerEpoch) {
@@ -380,6 +385,7 @@ export async function train(
       if (valSet) {
         const emb = await averaged(() => embedAll(model, valSet.size, (s, e) => valSet.rows(Int32Array.from({ length: e - s }, (_, i) => s + i)), valSet.evalBatch));
         val = await leaveOneOutMP5(emb, model.config.embeddingDim, valSet.labels, valSet.sources);
+        lastVal = emb;
       }
       pos = { step: pos.step, epoch: epoch + 1, batchInEpoch: 0 };
       const improved = val !== null && (best === null || val.mP5 > best.metric);
@@ -397,12 +403,19 @@ export async function train(
       };
       // log, then best, then the step checkpoint: a kill in between replays this epoch from the previous checkpoint
       appendLog(rec);
+      events.scalars(rec.step, { 'epoch/train_loss': rec.trainLoss, ...(val ? { 'val/mP@5': val.mP5 } : {}), ...Object.fromEntries(Object.entries(rec.valBySource).map(([d, v]) => [`val/mP@5/${d}`, v])) }, rec.time / 1000);
       if (improved || !valSet) await averaged(() => save('best', pos)); // without validation, "best" is the newest epoch
       lastCheckpoint = save(checkpointName(pos.step), pos);
       pruneCheckpoints(ckptDir, cfg.keepLast);
       epochs.push(rec);
       opts.onEpoch?.(rec);
       log(`epoch ${rec.epoch}/${totalEpochs} [${rec.stage}] loss ${rec.trainLoss.toFixed(4)}${val ? ` val mP@5 ${val.mP5.toFixed(4)}` : ''} (${rec.seconds.toFixed(1)}s)`);
+    }
+    // the projector's view of the last validation embeddings, by class and domain
+    if (lastVal && valSet) {
+      const names = valSet.sources?.names;
+      const domain = Array.from({ length: valSet.size }, (_, i) => (names && valSet.sources ? names[valSet.sources.ids[i]] : ''));
+      writeProjector(opts.outDir, 'validation', lastVal, model.config.embeddingDim, { label: Array.from(valSet.labels, String), domain });
     }
   } finally {
     bar.stop();
