@@ -1,7 +1,7 @@
 /**
  * The notebook runner: executes notebooks in order with the real tslab kernel through Jupyter
- * (nbclient in the project's venv), stops at the first failing cell with its index and message,
- * and writes executed copies. The venv is made on first use by scripts/python-env.sh.
+ * (nbclient in the notebook runner's light venv), stops at the first failing cell with its index and message,
+ * and writes executed copies. The venv is made on first use by `scripts/python-env.sh notebooks`.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -45,14 +45,20 @@ export function listNotebooks(dir: string): string[] {
     .map((f) => path.join(dir, f));
 }
 
+/** The notebook runner's light venv (nbclient + the tslab kernel spec; made on first use), its python. */
 function pythonEnv(venv: string): string {
-  execFileSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'python-env.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GUIE_VENV: venv } });
+  execFileSync('bash', [path.join(PROJECT_ROOT, 'scripts', 'python-env.sh'), 'notebooks'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GUIE_NOTEBOOK_VENV: venv } });
   return path.join(venv, 'bin', 'python');
+}
+
+/** Where the notebook runner's venv lives: GUIE_NOTEBOOK_VENV, else .venv-notebooks in the project. */
+export function notebookVenv(): string {
+  return process.env.GUIE_NOTEBOOK_VENV ?? path.join(PROJECT_ROOT, '.venv-notebooks');
 }
 
 /** Runs one notebook; never throws for a cell error (the result says which cell and why). */
 export function runNotebook(file: string, opts: RunOptions = {}): NotebookResult {
-  const venv = opts.venv ?? process.env.GUIE_VENV ?? path.join(PROJECT_ROOT, '.venv');
+  const venv = opts.venv ?? notebookVenv();
   const python = pythonEnv(venv);
   const outDir = opts.outDir ?? path.join(PROJECT_ROOT, 'outputs', 'notebooks');
   const output = path.join(outDir, path.basename(file));

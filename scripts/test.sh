@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: Python oracle env (first run only), strict type check + build, jest, every notebook headless.
+# The whole test suite: Python oracle env (first run only; the notebooks' light venv on their first run), strict type check + build, jest, every notebook headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/python-env.sh
+bash scripts/python-env.sh oracle      # the oracles the tests compare with (the notebook runner makes its own light venv)
 bash scripts/setup-tfjs-node.sh   # native TensorFlow backend from PyPI's wheel; falls back to wasm if it cannot
 npm run build --silent                      # WebAssembly resampler + strict build of lib/ and bench/
 # our TypeScript, not tslab's bundled 5.0 (both install a `tsc` bin; npm ci may link either)

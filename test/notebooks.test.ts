@@ -1,4 +1,5 @@
 /** The notebook runner against real notebooks, the real tslab kernel and nbclient (needs `npm run build`: cells import dist/). */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -81,4 +82,27 @@ describe('plots in notebooks', () => {
     expect(text).not.toContain('plotly.js v'); // the library's banner: never pasted into the notebook
     expect(text).not.toContain('Plotly.react');
   }, 180_000);
+});
+
+describe('the notebook runner environment', () => {
+  test('is light: nbclient and the tslab kernel, no PyTorch or TensorFlow; its first run is one line per step, pip quiet', () => {
+    const venv = path.join(outDir, 'venv-fresh');
+    const r = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'python-env.sh'), 'notebooks'], { env: { ...process.env, GUIE_NOTEBOOK_VENV: venv }, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.map((l) => l.replace(/\(\d+s\)$/, '(Ns)'))).toEqual([
+      `[python-env notebooks] creating ${venv} ... done (Ns)`,
+      '[python-env notebooks] upgrading pip ... done (Ns)',
+      '[python-env notebooks] installing 4 packages from requirements-notebooks.txt (first run only) ... done (Ns)',
+      '[python-env notebooks] registering the tslab kernel ... done (Ns)',
+    ]);
+    const site = fs.readdirSync(path.join(venv, 'lib')).map((py) => path.join(venv, 'lib', py, 'site-packages'))[0];
+    const pkgs = fs.readdirSync(site);
+    expect(pkgs).toEqual(expect.arrayContaining(['nbclient', 'nbformat', 'jupyter_client', 'ipykernel']));
+    for (const heavy of ['torch', 'tensorflow', 'open_clip', 'onnxruntime', 'faiss', 'sklearn']) expect(pkgs).not.toContain(heavy);
+    expect(fs.existsSync(path.join(venv, 'share', 'jupyter', 'kernels', 'tslab', 'kernel.json'))).toBe(true);
+    // a warm start says nothing
+    const again = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'python-env.sh'), 'notebooks'], { env: { ...process.env, GUIE_NOTEBOOK_VENV: venv }, encoding: 'utf8' });
+    expect([again.status, again.stderr]).toEqual([0, '']);
+  }, 600_000);
 });
