@@ -45,7 +45,7 @@ export async function buildRecordsCommand(a: BuildRecordsArgs): Promise<Manifest
   const s = m.sources[0];
   console.log(
     `${s.name}: ${s.numImages} images, ${s.numClasses} classes (labels ${s.labelRange[0]}-${s.labelRange[1]}), ${m.shards.length} shards -> ${a.out}` +
-      (s.skipped.length ? `; skipped ${s.skipped.length} unreadable files (all in manifest.json; first: ${s.skipped.slice(0, 3).map((k) => `${path.basename(k.file)}: ${k.reason}`).join('; ')})` : '') +
+      (s.skipped.length ? `; skipped ${s.skipped.length} unreadable files (all in manifest.json; first: ${s.skipped.slice(0, 3).map((k) => `${path.relative(path.resolve(a.images ?? a.input), k.file)}: ${k.reason}`).join('; ')})` : '') +
       (s.droppedClasses ? `; dropped ${s.droppedClasses} classes (minimum size / class limit)` : ''),
   );
   return m;

@@ -20,7 +20,7 @@ test('guie build-records folder + inspect-records through commander', async () =
     const program = new Command().exitOverride();
     register(program);
     await program.parseAsync(['build-records', 'folder', root, '--out', out, '--label-offset', '5', '--shard-size', '3', '--source', 'toy'], { from: 'user' });
-    expect(logs[0]).toBe(`toy: 5 images, 2 classes (labels 5-6), 2 shards -> ${out}; skipped 1 unreadable files (see manifest.json)`);
+    expect(logs[0]).toBe(`toy: 5 images, 2 classes (labels 5-6), 2 shards -> ${out}; skipped 1 unreadable files (all in manifest.json; first: b/README: not a readable image (Input file contains unsupported image format))`);
     fs.appendFileSync(path.join(out, 'toy-00001-of-00002.tfrec'), frameRecord(Buffer.from('junk')));
     await program.parseAsync(['inspect-records', out], { from: 'user' });
     const report = logs[1].split('\n');
