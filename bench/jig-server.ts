@@ -3,8 +3,11 @@
  * concurrency levels, against its peer measured in the same run: the same search called
  * in-process (decode + embed + exact top-k, no HTTP). The server runs in a child process so
  * client and server do not share an event loop. Bounded request counts; stops by itself.
+ * Then the same one-at-a-time searches while `--hostile` clients keep uploading 36-megapixel PNGs
+ * (a few KiB each, within every limit, about half a second of decoding apiece): the last line is
+ * `ratio <p95 under attack / quiet p95>` (goal: at most 2).
  *
- *   node dist/bench/jig-server.js [--pictures 200] [--requests 200] [--concurrency 1,4,16]
+ *   node dist/bench/jig-server.js [--pictures 200] [--requests 200] [--concurrency 1,4,16] [--hostile 4]
  */
 import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
@@ -14,6 +17,7 @@ import { buildDemoGallery } from '../lib/jig/demo-gallery';
 import { DemoEmbedder } from '../lib/jig/demo-embedder';
 import { listImageFolder, openGallery } from '../lib/jig/gallery';
 import { startJigServer } from '../lib/jig/server';
+import sharp from 'sharp';
 import { PROJECT_ROOT } from '../lib/util/paths';
 
 const DIR = path.join(PROJECT_ROOT, 'outputs', 'jig', 'bench');
@@ -100,6 +104,29 @@ async function main(): Promise<void> {
     for (const r of runs) console.log([r.name.padEnd(14), String(r.n).padStart(5), r.p50.toFixed(1).padStart(8), r.p95.toFixed(1).padStart(8), r.qps.toFixed(1).padStart(8), (r.qps / peer.qps).toFixed(2).padStart(12)].join(' '));
     const c1 = runs.find((r) => r.name === 'http c=1');
     if (c1) console.log(`HTTP overhead at c=1: p50 ${(c1.p50 - peer.p50).toFixed(1)} ms (${(c1.p50 / peer.p50).toFixed(2)}x the in-process p50)`);
+
+    // under attack: hostile clients upload decode-heavy images without pause while one client searches as usual
+    const hostile = Number(arg('hostile', '4'));
+    const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#7a8a9a' } }).png({ compressionLevel: 9 }).toBuffer();
+    const quiet = await load(url, bodies, requests, 1);
+    let attacking = true;
+    const outcomes = new Map<number, number>();
+    const attacker = async () => {
+      while (attacking) {
+        const res = await fetch(`${url}/api/search?k=5`, { method: 'POST', body: bomb, headers: { 'Content-Type': 'image/png' } });
+        await res.arrayBuffer();
+        outcomes.set(res.status, (outcomes.get(res.status) ?? 0) + 1);
+        if (res.status === 503) await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const attackers = Array.from({ length: hostile }, attacker);
+    await new Promise((r) => setTimeout(r, 500)); // the attack is under way before the first measured search
+    const attacked = await load(url, bodies, requests, 1);
+    attacking = false;
+    await Promise.all(attackers);
+    console.log(`one client searching while ${hostile} clients upload ${(bomb.length / 1024).toFixed(0)} KiB 6000x6000 PNGs (answers: ${[...outcomes].map(([c, n]) => `${n}x ${c}`).join(', ')}):`);
+    for (const r of [quiet, attacked]) console.log(`  ${r === quiet ? 'quiet   ' : 'attacked'} p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, ${r.qps.toFixed(1)} q/s`);
+    console.log(`ratio ${(attacked.p95 / quiet.p95).toFixed(2)}`);
   } finally {
     child.kill();
   }

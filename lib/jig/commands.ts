@@ -89,12 +89,13 @@ export interface ServeCommandOptions extends GallerySpec {
   /** Host names answered besides loopback and IP literals (DNS-rebinding defence); "*" = any. */
   allowHost: string[];
   decodes: number;
+  largePixels: number;
   queue: number;
 }
 
 export async function serveCommand(opts: ServeCommandOptions, log: (s: string) => void = console.log): Promise<RunningServer> {
   const gallery = await openJigGallery(opts);
-  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels }, allowedHosts: opts.allowHost, decodes: { concurrent: Math.max(1, opts.decodes), queued: opts.queue } });
+  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels }, allowedHosts: opts.allowHost, decodes: { concurrent: Math.max(1, opts.decodes), queued: opts.queue, largePixels: opts.largePixels } });
   if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') log(`warning: listening on ${opts.host}: reachable from other machines`);
   log(`guie serve: ${gallery.size} gallery images at ${server.url}`);
   return server;
@@ -131,6 +132,7 @@ export function register(program: Command): void {
     .option('--allow-host <name>', 'also answer requests whose Host header is this name (repeatable; "*" = any). Loopback names and IP literals are always answered; other names are refused against DNS rebinding', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--decodes <n>', 'uploads decoded and embedded at once', int('--decodes'), DEFAULT_SERVE.decodes.concurrent)
     .option('--queue <n>', 'uploads that may wait for a decode slot; beyond that 503 + Retry-After', int('--queue'), DEFAULT_SERVE.decodes.queued)
+    .option('--large-pixels <n>', 'uploads over this many pixels (from their header) decode in a lane of their own, one at a time, so huge uploads never hold up ordinary queries', int('--large-pixels'), DEFAULT_SERVE.decodes.largePixels)
     .action(async (o: ServeCommandOptions) => {
       await serveCommand(o);
     });

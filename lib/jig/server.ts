@@ -13,11 +13,13 @@
  * by decoding (415 not an image, 400 corrupt/truncated); files are only reachable by index id. A Host header that names another
  * name is 403 (DNS rebinding: a web page whose name resolves to 127.0.0.1 cannot reach the API; IP literals are answered), and so is a POST from another
  * origin (browsers send Origin / Sec-Fetch-Site; a cross-origin form could otherwise make the server decode). At most
- * `decodes.concurrent` uploads decode at once and `decodes.queued` wait; beyond that 503 + Retry-After. Over-long URLs are 414,
+ * `decodes.concurrent` uploads decode at once and `decodes.queued` wait, images over `decodes.largePixels` in a lane of
+ * their own (one at a time); beyond that 503 + Retry-After. Over-long URLs are 414,
  * over-long headers 431; HEAD answers every GET route.
  * Every failure is a JSON `{error}` with a 4xx/5xx status; a handler error never ends the process.
  */
 import * as http from 'http';
+import sharp from 'sharp';
 import * as path from 'path';
 import { isIP, type AddressInfo } from 'net';
 import { decodeForEmbedder, DEFAULT_LIMITS, ImageError, type ImageLimits } from './image';
@@ -35,13 +37,17 @@ export interface ServeOptions {
   maxK: number;
   /** Host names (no port) answered besides the loopback names and the bound address; "*" answers any Host. */
   allowedHosts: readonly string[];
-  /** Uploads decoded and embedded at once, and how many more may wait for a turn. */
-  decodes: { concurrent: number; queued: number };
+  /**
+   * Uploads decoded and embedded at once, and how many more may wait for a turn. Images over `largePixels`
+   * (read from their header) decode in a lane of their own, one at a time, so a flood of huge uploads never
+   * queues an ordinary query behind it.
+   */
+  decodes: { concurrent: number; queued: number; largePixels: number };
   /** Longest request target (path + query) in bytes; longer is 414. Headers over Node's 16 KiB are 431. */
   maxUrlBytes: number;
 }
 
-export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16 }, maxUrlBytes: 8192 };
+export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16, largePixels: 4_000_000 }, maxUrlBytes: 8192 };
 
 const MAX_HEADER_BYTES = 16_384;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
@@ -100,12 +106,12 @@ function checkOrigin(req: http.IncomingMessage, opts: ServeOptions): void {
 }
 
 /** At most `concurrent` tasks at once and `queued` waiting; a task beyond that is refused with 503 at once. */
-function decodeLimiter(limits: ServeOptions['decodes']): <T>(task: () => Promise<T>) => Promise<T> {
+function decodeLimiter(limits: { concurrent: number; queued: number }, what = 'uploads'): <T>(task: () => Promise<T>) => Promise<T> {
   let running = 0;
   const waiting: Array<() => void> = [];
   return async (task) => {
     if (running >= limits.concurrent) {
-      if (waiting.length >= limits.queued) throw new HttpError(503, `busy: ${running} uploads decoding and ${waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
+      if (waiting.length >= limits.queued) throw new HttpError(503, `busy: ${running} ${what} decoding and ${waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
       await new Promise<void>((go) => waiting.push(go));
     } else running++;
     try {
@@ -116,6 +122,16 @@ function decodeLimiter(limits: ServeOptions['decodes']): <T>(task: () => Promise
       else running--;
     }
   };
+}
+
+/** Width x height from the image header (0 when it has none: the decode then says why). */
+async function headerPixels(body: Buffer): Promise<number> {
+  try {
+    const m = await sharp(body).metadata();
+    return (m.width ?? 0) * (m.height ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -175,19 +191,26 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
   const counters = { searches: 0, rejected: 0, totalMs: 0 };
   const api = openApiDocument(opts, `GUIE jig — ${gallery.stats().embedder}`);
   const limited = decodeLimiter(opts.decodes);
+  const large = decodeLimiter({ concurrent: 1, queued: opts.decodes.queued }, `large uploads (over ${opts.decodes.largePixels} pixels)`);
 
   const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
-    // the slot is taken before the body is read: a refused or waiting upload holds no buffer
-    const { q, matches, ms } = await limited(async () => {
-      const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
+    const embed = async (body: Buffer) => {
       const t0 = performance.now();
       const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
         throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
       });
       const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
       return { q, matches, ms: performance.now() - t0 };
+    };
+    // the slot is taken before the body is read: a refused or waiting upload holds no buffer; an image whose
+    // header says it is large gives the slot back and waits in the large lane (its body held, the queue bounded)
+    type Embedded = Awaited<ReturnType<typeof embed>>;
+    const first = await limited(async (): Promise<{ large: Buffer } | { done: Embedded }> => {
+      const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
+      return (await headerPixels(body)) > opts.decodes.largePixels ? { large: body } : { done: await embed(body) };
     });
+    const { q, matches, ms } = 'done' in first ? first.done : await large(() => embed(first.large));
     counters.searches++;
     counters.totalMs += ms;
     return { k, ms, query: { format: q.format, width: q.width, height: q.height }, matches };
@@ -254,8 +277,8 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
 }
 
 /** Starts the server and resolves once it listens (after one warm-up search, so the first user query is not the slow one). */
-export async function startJigServer(gallery: Gallery, options: Partial<ServeOptions> = {}): Promise<RunningServer> {
-  const opts = { ...DEFAULT_SERVE, ...options };
+export async function startJigServer(gallery: Gallery, options: Partial<Omit<ServeOptions, 'decodes'>> & { decodes?: Partial<ServeOptions['decodes']> } = {}): Promise<RunningServer> {
+  const opts: ServeOptions = { ...DEFAULT_SERVE, ...options, decodes: { ...DEFAULT_SERVE.decodes, ...options.decodes } };
   await gallery.search(new Float32Array(gallery.embedder.dim), 1);
   const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES }, jigHandler(gallery, opts));
   server.on('clientError', (e: NodeJS.ErrnoException, socket) => {

@@ -282,6 +282,31 @@ test('beyond the decode queue a search is 503 with Retry-After; every search is 
   }
 });
 
+test('an image whose header says it is large decodes in its own lane: an ordinary search meanwhile is answered before it, a second large one waits its turn', async () => {
+  // one slot for ordinary uploads: without the lane, the small search below would wait for the big decode to finish
+  const laned = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1, largePixels: 1_000_000 } });
+  try {
+    // 40 megapixels of 16-bit interlaced PNG in 0.36 MB: within every limit, about 0.6-1.3 s to decode here
+    const big = await sharp({ create: { width: 6300, height: 6300, channels: 3, background: '#7a8a9a' } }).toColourspace('rgb16').png({ compressionLevel: 9, progressive: true }).toBuffer();
+    const finished: string[] = [];
+    const send = (name: string, body: Buffer) => request('POST', '/api/search?k=3', body, {}, laned).then((r) => (finished.push(name), r));
+    const first = send('big 1', big);
+    await new Promise((r) => setTimeout(r, 100)); // its header is read by now (milliseconds), its decode is far from done
+    const [second, small] = await Promise.all([send('big 2', big), send('small', fs.readFileSync(fx.queries[0].file))]);
+    const done = await first;
+    expect([done.status, second.status, small.status]).toEqual([200, 200, 200]);
+    expect(json(small).matches).toHaveLength(3);
+    expect(json(done).query).toMatchObject({ width: 6300, height: 6300 });
+    expect(finished).toEqual(['small', 'big 1', 'big 2']); // the small search never queued behind a big decode
+    // the lane is bounded too: with it busy and its one waiting place taken, a third large upload is told to retry
+    const [b1, b2, b3] = await Promise.all([send('b1', big), new Promise((r) => setTimeout(r, 100)).then(() => send('b2', big)), new Promise((r) => setTimeout(r, 200)).then(() => send('b3', big))]);
+    expect([b1.status, b2.status, b3.status]).toEqual([200, 200, 503]);
+    expect(String(json(b3).error)).toMatch(/^busy: 1 large uploads \(over 1000000 pixels\) decoding and 1 waiting/);
+  } finally {
+    await laned.close();
+  }
+});
+
 test('an upload the client aborts is logged as one line without a stack, and the server goes on', async () => {
   const lines: string[] = [];
   const spy = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
