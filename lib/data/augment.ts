@@ -5,7 +5,8 @@
  * so results never depend on which worker or machine ran a sample.
  */
 import type { Preprocess } from '../model/vit-config';
-import { decodeRgb, decodeRgbFast, encodeJpeg, type Box, type DecodeOptions, type RgbImage } from './image';
+import type { Box } from '../core/box';
+import { decodeRgb, decodeRgbFast, encodeJpeg, type DecodeOptions, type RgbImage } from './image';
 import { decodeJpegTurbo, encodeJpegTurbo } from './jpeg';
 import { cropResizeBicubic } from './resample';
 import { align16, heap, pixelKernels } from './wasm';

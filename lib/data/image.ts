@@ -6,6 +6,7 @@
  * CNNs' resize((size, size), BILINEAR). The exported graphs compute the same pixels (lib/export/inference-graph).
  */
 import sharp, { type Sharp } from 'sharp';
+import type { Box } from '../core/box';
 import type { RgbImage } from '../embedder';
 import type { Preprocess } from '../model/vit-config';
 import { decodeJpegTurbo } from './jpeg';
@@ -97,12 +98,6 @@ function toRgb(data: Uint8Array, width: number, height: number, channels: number
 
 const fromRgb = (img: RgbImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 
-export interface Box {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
 
 /** torchvision Resize(int): shorter side -> size, longer side int(size * long / short). */
 export function shorterSideSize(width: number, height: number, size: number): { width: number; height: number } {

@@ -16,7 +16,8 @@ import { openGallery, type Gallery } from './gallery';
 import { DEFAULT_LIMITS } from './image';
 import { jigReportHtml } from './report';
 import { searchFolder, type JigResult } from './search';
-import { DEFAULT_SERVE, startJigServer, type RunningServer } from './server';
+import { DEFAULT_SERVE } from './serve-options';
+import { startJigServer, type RunningServer } from './server';
 
 export const DEMO_DIR = path.join(PROJECT_ROOT, 'outputs', 'jig', 'demo');
 

@@ -1,5 +1,5 @@
 /** The jig server's HTTP API as an OpenAPI 3.0 document, served at `GET /api` (one place that says what the routes take and answer). */
-import type { ServeOptions } from './server';
+import type { ServeOptions } from './serve-options';
 
 const error = { description: 'Failure', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const image = { type: 'string', format: 'binary' };

@@ -22,32 +22,12 @@ import * as http from 'http';
 import sharp from 'sharp';
 import * as path from 'path';
 import { isIP, type AddressInfo } from 'net';
-import { decodeForEmbedder, DEFAULT_LIMITS, ImageError, type ImageLimits } from './image';
+import { decodeForEmbedder, ImageError } from './image';
+import { DEFAULT_SERVE, type ServeOptions } from './serve-options';
 import type { Gallery } from './gallery';
 import { openApiDocument } from './openapi';
 import { jigPageHtml } from './page';
 
-export interface ServeOptions {
-  host: string;
-  /** 0 picks a free port. */
-  port: number;
-  limits: ImageLimits;
-  /** Default and largest k a search may ask for. */
-  k: number;
-  maxK: number;
-  /** Host names (no port) answered besides the loopback names and the bound address; "*" answers any Host. */
-  allowedHosts: readonly string[];
-  /**
-   * Uploads decoded and embedded at once, and how many more may wait for a turn. Images over `largePixels`
-   * (read from their header) decode in a lane of their own, one at a time, so a flood of huge uploads never
-   * queues an ordinary query behind it.
-   */
-  decodes: { concurrent: number; queued: number; largePixels: number };
-  /** Longest request target (path + query) in bytes; longer is 414. Headers over Node's 16 KiB are 431. */
-  maxUrlBytes: number;
-}
-
-export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16, largePixels: 4_000_000 }, maxUrlBytes: 8192 };
 
 const MAX_HEADER_BYTES = 16_384;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];

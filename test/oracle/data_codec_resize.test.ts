@@ -14,7 +14,8 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp, { type Sharp } from 'sharp';
 import { recompressJpeg } from '../../lib/data/augment';
-import { decodeRgb, decodeRgbFast, type Box } from '../../lib/data/image';
+import type { Box } from '../../lib/core/box';
+import { decodeRgb, decodeRgbFast } from '../../lib/data/image';
 import { cropResizeBicubic, resizeRgb } from '../../lib/data/resample';
 import { runPythonJson } from './python';
 
