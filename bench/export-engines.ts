@@ -13,7 +13,8 @@ import { randomClipWeights, randomImage } from '../lib/export/random-weights';
 import { writeOnnx } from '../lib/export/onnx';
 import { OnnxEmbedder } from '../lib/export/onnx-embedder';
 import { TfjsGraphEmbedder } from '../lib/export/tfjs-graph';
-import type { Embedder, RgbImage } from '../lib/embedder';
+import type { RgbImage } from '../lib/core/rgb-image';
+import type { Embedder } from '../lib/embedder';
 
 async function timeIt(e: Embedder, images: RgbImage[]): Promise<number> {
   await e.embed(images.slice(0, 2)); // warm-up

@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'path';
 import { defaultSampleDir, readSampleManifest } from '../lib/data/builders/sample';
-import { cropRgb, decodeRgb, normalizeRgb, resizeForModel, type RgbImage } from '../lib/data/image';
+import { cropRgb, decodeRgb, normalizeRgb, resizeForModel } from '../lib/data/image';
+import type { RgbImage } from '../lib/core/rgb-image';
 import { decodeRecord } from '../lib/data/schema';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { initBackend } from '../lib/device';

@@ -2,14 +2,8 @@
  * The one interface behind every way of embedding images (tfjs model, ONNX Runtime session,
  * loaded SavedModel): evaluation, indexing, training validation and the jig take any Embedder.
  */
+import type { RgbImage } from './core/rgb-image';
 import type { Preprocess } from './model/vit-config';
-
-/** Decoded 8-bit RGB pixels, row-major HWC, 3 channels, any size. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 export interface Embedder {
   readonly name: string;

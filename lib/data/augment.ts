@@ -6,7 +6,8 @@
  */
 import type { Preprocess } from '../model/vit-config';
 import type { Box } from '../core/box';
-import { decodeRgb, decodeRgbFast, encodeJpeg, type DecodeOptions, type RgbImage } from './image';
+import type { RgbImage } from '../core/rgb-image';
+import { decodeRgb, decodeRgbFast, encodeJpeg, type DecodeOptions } from './image';
 import { decodeJpegTurbo, encodeJpegTurbo } from './jpeg';
 import { cropResizeBicubic } from './resample';
 import { align16, heap, pixelKernels } from './wasm';

@@ -7,12 +7,11 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import type { Box } from '../core/box';
-import type { RgbImage } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import type { Preprocess } from '../model/vit-config';
 import { decodeJpegTurbo } from './jpeg';
 import { resizeRgb } from './resample';
 
-export type { RgbImage };
 
 /**
  * Version of the pixels decodeRgb + resizeForModel produce: bumped whenever they change (2: Pillow-exact

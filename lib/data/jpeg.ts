@@ -7,7 +7,7 @@
  * (CMYK, 12-bit, arithmetic coding, colour profiles to apply, corrupt data) is the caller's to
  * decode with sharp, so colour handling and error reports stay those of lib/data/image.ts.
  */
-import type { RgbImage } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 
 /** What the markers before the scan say. */
 export interface JpegHeader {

@@ -3,7 +3,7 @@
  * torchvision's Resize and RandomResizedCrop on PIL images, and so OpenCLIP's eval transform, are
  * this arithmetic: 0.4-0.6 ms for a 512 px crop to 224 px, against 1.6-1.9 ms through sharp from raw pixels.
  */
-import type { RgbImage } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import type { Box } from '../core/box';
 import { align16, heap, pixelKernels } from './wasm';
 

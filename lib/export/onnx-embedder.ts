@@ -3,7 +3,8 @@
  * user has it), with a switch back to the tfjs runner over the same graph.
  */
 import * as ort from 'onnxruntime-node';
-import type { Embedder, RgbImage } from '../embedder';
+import type { Embedder } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import type { Preprocess } from '../model/vit-config';
 import type { Graph } from './graph';
 import { readSavedModel } from './savedmodel';

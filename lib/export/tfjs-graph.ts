@@ -4,7 +4,8 @@
  * interpreter, not by our own re-implementation of each op.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Embedder, RgbImage } from '../embedder';
+import type { Embedder } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import { resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
 import type { AttrValue, Graph, HostTensor } from './graph';

@@ -6,7 +6,8 @@
  * picture find each other; it knows nothing about semantics. A real model comes in via `--model`.
  */
 import { resizeForModel } from '../data/image';
-import type { Embedder, RgbImage } from '../embedder';
+import type { Embedder } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import type { Preprocess } from '../model/vit-config';
 
 const SIZE = 64;

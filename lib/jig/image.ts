@@ -4,7 +4,7 @@
  * HTTP status the server answers with.
  */
 import sharp, { type Metadata } from 'sharp';
-import type { RgbImage } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import { ImageDecodeError, refusedFormat, resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
 

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { normalizeRgb, resizeForModel } from '../data/image';
-import type { Embedder, RgbImage } from '../embedder';
+import type { Embedder } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import { l2Normalize, type EmbeddingHead } from './heads';
 import type { Vit } from './vit';
 import { featureDim, type Preprocess } from './vit-config';

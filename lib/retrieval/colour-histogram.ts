@@ -3,7 +3,8 @@
  * and L2-normalised. No weights, exact and deterministic: the baseline that any learned model
  * must beat, and a real embedder for tests and the evaluation notebook.
  */
-import type { Embedder, RgbImage } from '../embedder';
+import type { Embedder } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import { CLIP_MEAN, CLIP_STD } from '../model/vit-config';
 
 export function colourHistogram(img: RgbImage, bins = 4): Float32Array {

@@ -3,7 +3,7 @@
  * green border for a relevant neighbour, red for a miss. Self-contained HTML (data-URI images).
  */
 import sharp from 'sharp';
-import type { RgbImage } from '../embedder';
+import type { RgbImage } from '../core/rgb-image';
 import { calibratedPrecisionAt, Relevance } from '../retrieval/metrics';
 import type { SearchResult } from '../retrieval/vector-index';
 

@@ -1,5 +1,6 @@
 import { applyAugment, augmentBytes, augmentImage, colorJitter, DEFAULT_AUGMENT, fillBox, mixSeed, randomResizedCropBox, rng, sampleAugment, type AugmentParams } from '../../lib/data/augment';
-import { decodeRgb, decodeRgbFast, type RgbImage } from '../../lib/data/image';
+import { decodeRgb, decodeRgbFast } from '../../lib/data/image';
+import type { RgbImage } from '../../lib/core/rgb-image';
 import { cropResizeBicubic } from '../../lib/data/resample';
 import { CLIP_MEAN } from '../../lib/model/vit-config';
 import sharp from 'sharp';

@@ -1,4 +1,5 @@
-import { cropRgb, type RgbImage } from '../../lib/data/image';
+import { cropRgb } from '../../lib/data/image';
+import type { RgbImage } from '../../lib/core/rgb-image';
 import { cropResize, cropResizeBicubic, resizeBicubic, resizeRgb } from '../../lib/data/resample';
 import { gradientRgb } from './helpers';
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { decodeRgb, resizeForModel } from '../../lib/data/image';
-import type { RgbImage } from '../../lib/embedder';
+import type { RgbImage } from '../../lib/core/rgb-image';
 import { EmbeddingHead } from '../../lib/model/heads';
 import { createTfjsEmbedder } from '../../lib/model/tfjs-embedder';
 import { Vit } from '../../lib/model/vit';

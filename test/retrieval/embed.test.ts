@@ -5,7 +5,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { bytesFeature, encodeExample } from '../../lib/data/example';
 import { writeTfRecords } from '../../lib/data/tfrecord';
-import type { RgbImage } from '../../lib/embedder';
+import type { RgbImage } from '../../lib/core/rgb-image';
 import { ColourHistogramEmbedder, colourHistogram } from '../../lib/retrieval/colour-histogram';
 import { embedToDir, folderSource, readEmbeddings, tfrecordSource, writeEmbeddings } from '../../lib/retrieval/embed';
 
