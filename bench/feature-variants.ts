@@ -22,6 +22,7 @@ import type { Embeddings } from '../lib/retrieval/embed';
 import { scoreEmbeddings } from '../lib/retrieval/evaluate';
 import { applyPca, fitPca } from '../lib/retrieval/pca';
 import { readSolutionCsv } from '../lib/retrieval/solution';
+import { l2Normalize } from '../lib/retrieval/vector-index';
 
 interface Row {
   id: string;
@@ -82,16 +83,6 @@ async function pooled(b: Backbone, rows: Row[], crop: number, pools: Pool[]): Pr
   return outs.map((o) => Float32Array.from(o));
 }
 
-const l2rows = (x: Float32Array, d: number) => {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length / d; i++) {
-    let n = 0;
-    for (let j = 0; j < d; j++) n += x[i * d + j] ** 2;
-    n = Math.sqrt(n) || 1;
-    for (let j = 0; j < d; j++) out[i * d + j] = x[i * d + j] / n;
-  }
-  return out;
-};
 const concatRows = (a: Float32Array, da: number, b: Float32Array, db: number) => {
   const n = a.length / da;
   const out = new Float32Array(n * (da + db));
@@ -130,9 +121,9 @@ async function main(): Promise<void> {
   const variants: Variant[] = [
     { name: 'mobilenet_v2 avg 224 (default)', dim: 1792, f: per((k) => m224[k][0]) },
     { name: 'mobilenet_v2 GeM p=3 224', dim: 1792, f: per((k) => m224[k][1]) },
-    { name: 'mobilenet_v2 avg, full + centre 71%', dim: 1792, f: per((k) => meanRows(l2rows(m224[k][0], 1792), l2rows(mCrop[k][0], 1792))) },
+    { name: 'mobilenet_v2 avg, full + centre 71%', dim: 1792, f: per((k) => meanRows(l2Normalize(m224[k][0], 1792), l2Normalize(mCrop[k][0], 1792))) },
     { name: 'inception_v3_mixed5 avg 299', dim: 768, f: per((k) => i299[k][0]) },
-    { name: 'concat mobilenet_v2 + inception_v3', dim: 2560, f: per((k) => concatRows(l2rows(m224[k][0], 1792), 1792, l2rows(i299[k][0], 768), 768)) },
+    { name: 'concat mobilenet_v2 + inception_v3', dim: 2560, f: per((k) => concatRows(l2Normalize(m224[k][0], 1792), 1792, l2Normalize(i299[k][0], 768), 768)) },
   ];
 
   const emb = (rows: Row[], v: Float32Array, d: number): Embeddings => ({ ids: rows.map((r) => r.id), dim: d, vectors: v });

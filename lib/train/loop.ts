@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ioError, writeFileAtomic } from '../util/atomic';
+import { appendFileNamed, writeFileAtomic } from '../util/atomic';
 import { progress } from '../util/progress';
 import { checkpointName, type CheckpointModel, CheckpointState, latestCheckpoint, loadCheckpoint, NamedArray, pruneCheckpoints, saveCheckpoint } from './checkpoint';
 import type { TrainModel } from './model';
@@ -238,13 +238,7 @@ export async function train(
   // TensorBoard: the same numbers as metrics.jsonl, one events file per run of this loop (`tensorboard --logdir <outDir>`)
   const events = new EventWriter(opts.outDir);
   let lastVal: Float32Array | null = null;
-  const appendLog = (r: StepRecord | EpochRecord) => {
-    try {
-      fs.appendFileSync(metricsFile, JSON.stringify(r) + '\n');
-    } catch (e) {
-      throw ioError(metricsFile, e);
-    }
-  };
+  const appendLog = (r: StepRecord | EpochRecord) => appendFileNamed(metricsFile, JSON.stringify(r) + '\n');
 
   const makeStage = (index: number): StageRuntime => {
     const stageCfg = cfg.stages[index];

@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
 import { frameRecord } from '../data/tfrecord';
-import { ioError, writeFileAtomic } from '../util/atomic';
+import { appendFileNamed, writeFileAtomic } from '../util/atomic';
 
 const EVENT_PROTO = `
 syntax = "proto3";
@@ -46,12 +46,7 @@ export class EventWriter {
   }
 
   private append(event: Record<string, unknown>): void {
-    const bytes = Event.encode(Event.fromObject(event)).finish();
-    try {
-      fs.appendFileSync(this.file, frameRecord(bytes));
-    } catch (e) {
-      throw ioError(this.file, e);
-    }
+    appendFileNamed(this.file, frameRecord(Event.encode(Event.fromObject(event)).finish()));
   }
 }
 

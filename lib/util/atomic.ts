@@ -12,6 +12,15 @@ export function ioError(file: string, e: unknown): Error {
   return Object.assign(new Error(`${file}: ${err.message}${full}`), { code: err.code });
 }
 
+/** Appends without fsync (logs written line by line); an error names the file. */
+export function appendFileNamed(file: string, data: string | Uint8Array): void {
+  try {
+    fs.appendFileSync(file, data);
+  } catch (e) {
+    throw ioError(file, e);
+  }
+}
+
 /** Writes (flag 'w') or appends (flag 'a') and fsyncs before returning: the bytes are on disk. */
 export function writeFileSynced(file: string, data: string | Uint8Array, flag: 'w' | 'a' = 'w'): void {
   let fd: number;
