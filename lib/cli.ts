@@ -18,6 +18,12 @@ import { register as registerJig } from './jig/commands';
 
 export function buildProgram(): Command {
   const program = new Command('guie').description('GUIE-TS: universal image embeddings — data, model, training, evaluation, export, jig').showHelpAfterError();
+  program
+    .option('--verbose', "also show the native libraries' own output: TensorFlow's load banner and C++ INFO logs (same as GUIE_VERBOSE=1)")
+    .hook('preAction', (p) => {
+      // read where the backend loads (lib/device.ts), after this hook: every command's first native call comes later
+      if (p.opts<{ verbose?: boolean }>().verbose) process.env.GUIE_VERBOSE = '1';
+    });
 
   program
     .command('device')

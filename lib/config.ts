@@ -232,7 +232,7 @@ export function validatePartial(raw: unknown, source: string): Partial<Config> {
 
 /** GUIE_* variables that steer tools rather than set config keys. */
 export const RESERVED_ENV: readonly string[] = [
-  'GUIE_CONFIG', 'GUIE_BACKEND', 'GUIE_VENV', 'GUIE_NOTEBOOK_VENV', 'GUIE_PROGRESS', 'GUIE_ENGINE', 'GUIE_CACHE', 'GUIE_OFFLINE', 'GUIE_ORT_CUDA',
+  'GUIE_CONFIG', 'GUIE_BACKEND', 'GUIE_VENV', 'GUIE_NOTEBOOK_VENV', 'GUIE_PROGRESS', 'GUIE_ENGINE', 'GUIE_CACHE', 'GUIE_OFFLINE', 'GUIE_ORT_CUDA', 'GUIE_VERBOSE',
   // the notebooks' own switches (02: weights and model config; 05/06: the ViT to export; 07: the jig's inputs)
   'GUIE_WEIGHTS', 'GUIE_MODEL_CONFIG', 'GUIE_EXPORT_VIT', 'GUIE_JIG_GALLERY', 'GUIE_JIG_QUERIES', 'GUIE_JIG_MODEL',
 ];

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { turboJpeg, turboUnavailableReason } from './data/jpeg';
+import { verbose, withQuietStderr } from './util/quiet-stderr';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -35,8 +36,10 @@ export interface BackendChoice {
 
 /** `require` kept dynamic so a missing optional package is a reason, not a crash at import time. */
 function requireOptional(pkg: string): void {
-  if (pkg.startsWith('@tensorflow/tfjs-node')) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // libtensorflow's C++ INFO lines drown the report
-  require(pkg);
+  if (!pkg.startsWith('@tensorflow/tfjs-node')) return void require(pkg);
+  // libtensorflow's C++ INFO lines drown the report; its load banner ignores the level, so fd 2 is quiet while it loads
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= verbose() ? '0' : '2';
+  withQuietStderr(() => require(pkg));
 }
 
 export const CANDIDATES: Record<BackendName, BackendCandidate> = {

@@ -1,5 +1,8 @@
 /** Backend selection on the real tfjs engine; failing backends are injected so the fallback path runs everywhere. */
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { buildProgram } from '../lib/cli';
 import { BackendCandidate, BackendName, CANDIDATES, deviceReport, formatDeviceReport, parseBackendOverride, selectBackend } from '../lib/device';
 
 const broken = (name: BackendName, why: string): BackendCandidate => ({
@@ -97,5 +100,53 @@ describe('native backend', () => {
     const x = tf.tensor2d([[1, 2], [3, 4]]);
     expect(Array.from(tf.matMul(x, x).dataSync())).toEqual([7, 10, 15, 22]);
     expect(tf.erf(tf.scalar(1)).dataSync()[0]).toBeCloseTo(0.8427008, 6);
+  });
+});
+
+describe('quiet native output', () => {
+  const ROOT = path.resolve(__dirname, '..');
+  // A script that loads tfjs-node through the project's backend choice, then writes to stderr itself.
+  const script = `const d = require(${JSON.stringify(path.join(ROOT, 'dist/lib/device'))});
+d.selectBackend({ env: { GUIE_BACKEND: 'tensorflow' } }).then((c) => { console.error('after load: ' + c.backend); });`;
+  const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '', ...env } });
+  const tensorflowPresent = () => {
+    try {
+      require.resolve('@tensorflow/tfjs-node');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test("libtensorflow's load banner is hidden by default, shown with GUIE_VERBOSE=1, and stderr still works after the load", () => {
+    if (!tensorflowPresent()) return console.warn('skipped: @tensorflow/tfjs-node is not set up (bash scripts/setup-tfjs-node.sh)');
+    const quiet = run({ GUIE_VERBOSE: '' });
+    expect(quiet.status).toBe(0);
+    expect(quiet.stderr).toContain('after load: tensorflow');
+    expect(quiet.stderr).not.toMatch(/absl::InitializeLog|oneDNN|cpu_feature_guard/);
+    const loud = run({ GUIE_VERBOSE: '1' });
+    expect(loud.status).toBe(0);
+    expect(loud.stderr).toMatch(/absl::InitializeLog|oneDNN|cpu_feature_guard/);
+    expect(loud.stderr).toContain('after load: tensorflow');
+  });
+
+  test('`guie --verbose` sets GUIE_VERBOSE before any command runs; the option is listed in --help', () => {
+    const help = spawnSync(process.execPath, [path.join(ROOT, 'dist/lib/cli.js'), '--help'], { encoding: 'utf8' });
+    expect(help.stdout).toContain('--verbose');
+    const saved = process.env.GUIE_VERBOSE;
+    delete process.env.GUIE_VERBOSE;
+    let seen: string | undefined;
+    const program = buildProgram();
+    program.exitOverride();
+    program.command('probe-env').action(() => {
+      seen = process.env.GUIE_VERBOSE;
+    });
+    try {
+      program.parse(['node', 'guie', 'probe-env', '--verbose']);
+      expect(seen).toBe('1');
+    } finally {
+      if (saved === undefined) delete process.env.GUIE_VERBOSE;
+      else process.env.GUIE_VERBOSE = saved;
+    }
   });
 });
