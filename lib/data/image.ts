@@ -23,8 +23,17 @@ export const PIXELS_VERSION = 3;
 /** Pillow's MAX_IMAGE_PIXELS: the same guard a PIL-based pipeline would apply. */
 export const DEFAULT_MAX_PIXELS = 89_478_485;
 
+/**
+ * Wall-clock deadline of one libvips decode (whole seconds: libvips checks it between tiles and
+ * cancels the work). The largest image the pixel limit lets through decodes in about 1-2 s on one
+ * core, so only pathological inputs reach it.
+ */
+export const DEFAULT_DECODE_SECONDS = 30;
+
 export interface DecodeOptions {
   maxPixels?: number;
+  /** Deadline in seconds, rounded up to whole ones (0 = none); a decode past it is cancelled and fails with `timedOut`. */
+  decodeSeconds?: number;
   /** Named in error messages (file path or record id). */
   name?: string;
   /** Colour behind transparent pixels. */
@@ -35,6 +44,8 @@ export class ImageDecodeError extends Error {
   constructor(
     readonly source: string,
     readonly reason: string,
+    /** The decode was cancelled at its deadline (too much work), not refused for its content. */
+    readonly timedOut = false,
   ) {
     super(`${source}: cannot decode image: ${reason}`);
     this.name = 'ImageDecodeError';
@@ -60,12 +71,16 @@ async function decodeWith(bytes: Uint8Array, opts: DecodeOptions, build: (s: Sha
   if (bytes.length === 0) throw new ImageDecodeError(name, 'zero-byte input');
   const refused = refusedFormat(bytes);
   if (refused) throw new ImageDecodeError(name, refused);
+  const seconds = Math.ceil(opts.decodeSeconds ?? DEFAULT_DECODE_SECONDS);
   try {
-    const s = sharp(bytes, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, failOn: 'error' }).flatten({ background: opts.background ?? { r: 255, g: 255, b: 255 } });
+    const s = sharp(bytes, { limitInputPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, failOn: 'error' }).timeout({ seconds }).flatten({ background: opts.background ?? { r: 255, g: 255, b: 255 } });
     const { data, info } = await build(s).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
   } catch (e) {
-    throw new ImageDecodeError(name, (e as Error).message);
+    const message = (e as Error).message;
+    // libvips' own words for a cancelled pipeline: "timeout: 42% complete"
+    if (seconds > 0 && /^timeout\b/.test(message)) throw new ImageDecodeError(name, `decoding took over ${seconds} s (${message}): too much work for one image`, true);
+    throw new ImageDecodeError(name, message);
   }
 }
 

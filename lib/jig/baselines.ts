@@ -4,20 +4,20 @@
  * metrics by lib/retrieval/baselines.ts, exactly as `guie eval` does. The backbone's gallery is a
  * gallery cache of its own (keyed by the backbone's key), so a second report embeds only the queries.
  */
-import * as fs from 'fs';
 import type { RecordSchema } from '../data/schema';
 import { openBaselineBackbone } from '../retrieval/baseline-backbone';
 import { compareToBaselines, scoreBaselines, type BaselineOutcome } from '../retrieval/baselines';
 import { scoreEmbeddings } from '../retrieval/evaluate';
 import type { MetricsReport } from '../retrieval/metrics';
 import type { TrainWhitening } from '../retrieval/train-whitening';
-import { listImageFolder, openGallery, type Gallery } from './gallery';
-import { jigSolution } from './search';
+import { openGallery, type Gallery } from './gallery';
+import { embedQueryFiles, jigSolution, type QueryFile } from './search';
 
 export interface JigBaselineOptions {
   /** The gallery as given to the jig (image folder or TFRecords). */
   source: string;
-  queries: string;
+  /** The query files the model searched (its unreadable ones already left out). */
+  queries: readonly QueryFile[];
   /** The model's backbone (lib/jig/embedders.ts); undefined: skipped, saying why. */
   backbone?: string;
   /** The whitening fitted on the model's training features (lib/retrieval/train-whitening.ts), when it carries one. */
@@ -35,13 +35,8 @@ export async function jigBaselines(gallery: Gallery, model: MetricsReport, opts:
   try {
     const index = base.features();
     if (index.ids.length < 2) return { kind: 'skipped', reason: 'a PCA needs at least 2 gallery images' };
-    const files = listImageFolder(opts.queries);
-    const batch = opts.batchSize ?? 32;
-    const vectors = new Float32Array(files.length * index.dim);
-    for (let b = 0; b < files.length; b += batch) {
-      const part = files.slice(b, b + batch);
-      vectors.set(await base.embedEncoded(await Promise.all(part.map((f) => fs.promises.readFile(f.file))), part.map((f) => f.file)), b * index.dim);
-    }
+    // strict: the model decoded every one of these files, so the same decode cannot fail here
+    const { kept: files, vectors } = await embedQueryFiles(base, opts.queries, { batchSize: opts.batchSize ?? 32, strict: true });
     const solution = jigSolution(gallery.items, files);
     const queries = { ids: files.map((f) => f.key), vectors, dim: index.dim };
     const scores = await scoreBaselines({ queries, index }, (q, i) => scoreEmbeddings(q, i, solution, { extraQueries: 'ignore' }), { backbone: baseline.name, trainWhitening: baseline.trainWhitening });

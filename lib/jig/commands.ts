@@ -12,7 +12,7 @@ import { formatBaselines } from '../retrieval/baselines';
 import { jigBaselines } from './baselines';
 import { buildDemoGallery } from './demo-gallery';
 import { loadJigModel, type JigModel } from './embedders';
-import { openGallery, type Gallery } from './gallery';
+import { listImageFolder, openGallery, type Gallery } from './gallery';
 import { DEFAULT_LIMITS } from './image';
 import { jigReportHtml } from './report';
 import { searchFolder, type JigResult } from './search';
@@ -29,6 +29,8 @@ export interface GallerySpec {
   /** TFRecord schema preset name or JSON (see lib/data/schema). */
   schema?: string;
   cacheDir?: string;
+  /** Fail on the first gallery (and, for the jig, query) image that does not decode instead of skipping it. */
+  strict?: boolean;
 }
 
 const gallerySource = async (spec: GallerySpec) => spec.gallery ?? (await buildDemoGallery(DEMO_DIR)).gallery;
@@ -38,7 +40,7 @@ export async function openJigGallery(spec: GallerySpec, model?: JigModel): Promi
   await initBackend();
   const source = await gallerySource(spec);
   const m = model ?? (await loadJigModel(spec.model, spec.imageSize));
-  return openGallery(source, m.embedder, { cacheDir: spec.cacheDir, modelFingerprint: m.fingerprint, schema: spec.schema ? parseSchema(spec.schema) : undefined });
+  return openGallery(source, m.embedder, { cacheDir: spec.cacheDir, modelFingerprint: m.fingerprint, schema: spec.schema ? parseSchema(spec.schema) : undefined, strict: spec.strict });
 }
 
 export interface JigCommandOptions extends GallerySpec {
@@ -61,10 +63,12 @@ export async function jigCommand(opts: JigCommandOptions, log: (s: string) => vo
     throw e;
   });
   try {
-    const searched = await searchFolder(gallery, queries, { k: opts.k });
+    const searched = await searchFolder(gallery, queries, { k: opts.k, strict: opts.strict });
+    if (searched.skipped.length > 0) log(`queries ${queries}: skipped ${searched.skipped.length} unreadable images (--strict fails instead), first: ${searched.skipped.slice(0, 3).map((k) => k.reason).join('; ')}`);
+    const unread = new Set(searched.skipped.map((k) => k.file));
     // the demo descriptor has no backbone to compare with
     const wanted = opts.baselines !== false && opts.model !== undefined && opts.model !== 'demo';
-    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: spec.gallery, queries, backbone: model.backbone, trainWhitening: model.trainWhitening, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
+    const baselines = searched.metrics && wanted ? await jigBaselines(gallery, searched.metrics, { source: spec.gallery, queries: listImageFolder(queries).filter((f) => !unread.has(f.file)), backbone: model.backbone, trainWhitening: model.trainWhitening, cacheDir: opts.cacheDir, schema: opts.schema ? parseSchema(opts.schema) : undefined }) : undefined;
     const result = baselines ? { ...searched, baselines } : searched;
     writeFileAtomic(opts.out, jigReportHtml(result, gallery));
     const s = gallery.stats();
@@ -87,6 +91,7 @@ export interface ServeCommandOptions extends GallerySpec {
   port: number;
   maxUploadBytes: number;
   maxPixels: number;
+  decodeSeconds: number;
   /** Host names answered besides loopback and IP literals (DNS-rebinding defence); "*" = any. */
   allowHost: string[];
   decodes: number;
@@ -96,7 +101,7 @@ export interface ServeCommandOptions extends GallerySpec {
 
 export async function serveCommand(opts: ServeCommandOptions, log: (s: string) => void = console.log): Promise<RunningServer> {
   const gallery = await openJigGallery(opts);
-  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels }, allowedHosts: opts.allowHost, decodes: { concurrent: Math.max(1, opts.decodes), queued: opts.queue, largePixels: opts.largePixels } });
+  const server = await startJigServer(gallery, { host: opts.host, port: opts.port, limits: { maxBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, decodeSeconds: opts.decodeSeconds }, allowedHosts: opts.allowHost, decodes: { concurrent: Math.max(1, opts.decodes), queued: opts.queue, largePixels: opts.largePixels } });
   if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1') log(`warning: listening on ${opts.host}: reachable from other machines`);
   log(`guie serve: ${gallery.size} gallery images at ${server.url}`);
   return server;
@@ -107,6 +112,11 @@ const int = (name: string) => (v: string) => {
   return Number(v);
 };
 
+const seconds = (name: string) => (v: string) => {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${name} must be a non-negative number of seconds, got "${v}"`);
+  return Number(v);
+};
+
 export function register(program: Command): void {
   const galleryOptions = (c: Command) =>
     c
@@ -114,7 +124,8 @@ export function register(program: Command): void {
       .option('--model <demo|file.onnx>', 'embedder: the demo colour/texture descriptor or an exported ONNX model', 'demo')
       .option('--image-size <n>', 'only for exported models that record no preprocessing: feed N x N squashes', int('--image-size'))
       .option('--schema <name|json>', 'TFRecord feature names (preset or JSON)')
-      .option('--cache-dir <dir>', 'where embedded gallery indexes are cached');
+      .option('--cache-dir <dir>', 'where embedded gallery indexes are cached')
+      .option('--strict', 'fail on the first image that does not decode (default: skip it, name it and say how many)');
 
   galleryOptions(program.command('jig').description('search query images against a gallery and write a self-contained HTML report'))
     .option('--queries <dir>', 'query images (sub-folder = label gives ground truth); default: the demo queries')
@@ -130,6 +141,7 @@ export function register(program: Command): void {
     .option('--port <n>', 'port (0 = any free one)', int('--port'), 8080)
     .option('--max-upload-bytes <n>', 'largest accepted upload', int('--max-upload-bytes'), DEFAULT_LIMITS.maxBytes)
     .option('--max-pixels <n>', 'largest accepted width*height', int('--max-pixels'), DEFAULT_LIMITS.maxPixels)
+    .option('--decode-seconds <n>', 'deadline of one upload\'s decode: its decoder process is killed there and the upload refused with 413', seconds('--decode-seconds'), DEFAULT_LIMITS.decodeSeconds)
     .option('--allow-host <name>', 'also answer requests whose Host header is this name (repeatable; "*" = any). Loopback names and IP literals are always answered; other names are refused against DNS rebinding', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--decodes <n>', 'uploads decoded and embedded at once', int('--decodes'), DEFAULT_SERVE.decodes.concurrent)
     .option('--queue <n>', 'uploads that may wait for a decode slot; beyond that 503 + Retry-After', int('--queue'), DEFAULT_SERVE.decodes.queued)

@@ -55,6 +55,8 @@ export interface GalleryOptions {
   progressMode?: 'bar' | 'lines' | 'silent';
   /** Where "skipped N unreadable images" goes (default console.warn). */
   log?: (line: string) => void;
+  /** Fail on the first image that does not decode instead of skipping it. */
+  strict?: boolean;
 }
 
 const CACHE_FORMAT = 'guie-jig-gallery-v1';
@@ -245,10 +247,10 @@ export async function openGallery(source: string, embedder: Embedder, opts: Gall
       for (const e of src.entries) yield { id: e.key, decode: async () => (await decodeForEmbedder(await e.read(), embedder.preprocess, limits, `${source}: ${e.key}`)).rgb };
     },
   };
-  const state = await embedToDir(imageSource, embedder, info.embeddingsDir, { batchSize: opts.batchSize, progress: opts.progressMode });
+  const state = await embedToDir(imageSource, embedder, info.embeddingsDir, { batchSize: opts.batchSize, progress: opts.progressMode, strict: opts.strict });
   // a file that does not decode is left out of the gallery (said once), not the end of the whole folder
   const skipped = new Set((state.skipped ?? []).map((k) => k.id));
-  if (skipped.size > 0) (opts.log ?? ((m: string) => console.warn(m)))(`${source}: skipped ${skipped.size} unreadable images, first: ${(state.skipped ?? []).slice(0, 3).map((k) => k.reason).join('; ')}`);
+  if (skipped.size > 0) (opts.log ?? ((m: string) => console.warn(m)))(`${source}: skipped ${skipped.size} unreadable images (--strict fails instead), first: ${(state.skipped ?? []).slice(0, 3).map((k) => k.reason).join('; ')}`);
   const entries = src.entries.filter((e) => !skipped.has(e.key));
 
   const thumbs: Buffer[] = [];

@@ -13,9 +13,11 @@ export interface ImageLimits {
   maxBytes: number;
   /** Largest accepted width*height (decompression-bomb guard, checked from the header before decoding). */
   maxPixels: number;
+  /** Wall-clock deadline of one decode in seconds: the server kills the decoder process there (lib/jig/decode-pool.ts), elsewhere libvips cancels at the next whole second; the image is refused (413). */
+  decodeSeconds: number;
 }
 
-export const DEFAULT_LIMITS: ImageLimits = { maxBytes: 10 * 2 ** 20, maxPixels: 40e6 };
+export const DEFAULT_LIMITS: ImageLimits = { maxBytes: 10 * 2 ** 20, maxPixels: 40e6, decodeSeconds: 5 };
 
 export class ImageError extends Error {
   constructor(
@@ -62,9 +64,10 @@ async function inspect(bytes: Uint8Array, limits: ImageLimits, what: string): Pr
 export async function decodeForEmbedder(bytes: Uint8Array, preprocess: Preprocess, limits: ImageLimits = DEFAULT_LIMITS, what = 'image'): Promise<DecodedImage> {
   const meta = await inspect(bytes, limits, what);
   try {
-    const rgb = await resizeForModel(bytes, preprocess, { maxPixels: limits.maxPixels, name: what });
+    const rgb = await resizeForModel(bytes, preprocess, { maxPixels: limits.maxPixels, decodeSeconds: limits.decodeSeconds, name: what });
     return { rgb, format: meta.format ?? 'unknown', width: meta.width ?? 0, height: meta.height ?? 0 };
   } catch (e) {
+    if (e instanceof ImageDecodeError && e.timedOut) throw new ImageError(413, `${what}: ${meta.width}x${meta.height} ${meta.format ?? 'image'}: ${e.reason} (deadline: --decode-seconds)`);
     const why = e instanceof ImageDecodeError ? e.reason : reason(e);
     throw new ImageError(400, `${what}: corrupt or truncated ${meta.format ?? 'image'} (${why})`);
   }
@@ -75,6 +78,7 @@ export async function thumbnail(bytes: Uint8Array, size = THUMB_SIZE, limits: Im
   const refused = refusedFormat(bytes);
   if (refused) throw new ImageError(415, `thumbnail: ${refused}`);
   return sharp(bytes, { failOn: 'error', limitInputPixels: limits.maxPixels })
+    .timeout({ seconds: Math.ceil(limits.decodeSeconds) })
     .rotate()
     .flatten({ background: '#ffffff' })
     .resize(size, size, { fit: 'inside' })

@@ -68,7 +68,7 @@ export function metricsTableHtml(r: JigResult): string {
   const l = b ? baselineLabels(b) : undefined;
   const heads = l ? `<th>mP@5 model</th>${l.whitenedTrain ? `<th>${esc(l.whitenedTrain)}</th>` : ''}<th>${esc(l.whitenedGallery)}</th><th>${esc(l.pca)}</th><th>${esc(l.raw)}</th>` : '<th>mP@5</th>';
   return `<table class="metrics"><tr><th></th><th>queries</th>${heads}<th>recall@1</th><th>recall@5</th><th>mAP@100</th></tr>${row('overall', r.metrics.overall, 'overall')}${domains.join('')}</table>
-${baselineNote(r.baselines)}${r.unjudged > 0 ? `<p>${r.unjudged} queries have no ground truth (no label, or a label absent from the gallery): shown below, not scored.</p>` : ''}`;
+${baselineNote(r.baselines)}${r.skipped.length > 0 ? `<p>${r.skipped.length} query file${r.skipped.length === 1 ? '' : 's'} did not decode and ${r.skipped.length === 1 ? 'is' : 'are'} left out: ${r.skipped.slice(0, 5).map((k) => esc(k.reason)).join('; ')}${r.skipped.length > 5 ? '; …' : ''}</p>` : ''}${r.unjudged > 0 ? `<p>${r.unjudged} queries have no ground truth (no label, or a label absent from the gallery): shown below, not scored.</p>` : ''}`;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5'];

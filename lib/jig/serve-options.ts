@@ -14,11 +14,12 @@ export interface ServeOptions {
   /**
    * Uploads decoded and embedded at once, and how many more may wait for a turn. Images over `largePixels`
    * (read from their header) decode in a lane of their own, one at a time, so a flood of huge uploads never
-   * queues an ordinary query behind it.
+   * queues an ordinary query behind it. Decoding runs in child processes (lib/jig/decode-pool.ts); one whose
+   * resident size is over `recycleBytes` after a job is replaced, giving a burst's memory back.
    */
-  decodes: { concurrent: number; queued: number; largePixels: number };
+  decodes: { concurrent: number; queued: number; largePixels: number; recycleBytes: number };
   /** Longest request target (path + query) in bytes; longer is 414. Headers over Node's 16 KiB are 431. */
   maxUrlBytes: number;
 }
 
-export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16, largePixels: 4_000_000 }, maxUrlBytes: 8192 };
+export const DEFAULT_SERVE: ServeOptions = { host: '127.0.0.1', port: 8080, limits: DEFAULT_LIMITS, k: 5, maxK: 50, allowedHosts: [], decodes: { concurrent: 2, queued: 16, largePixels: 4_000_000, recycleBytes: 384 * 2 ** 20 }, maxUrlBytes: 8192 };

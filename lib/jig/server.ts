@@ -22,7 +22,8 @@ import * as http from 'http';
 import sharp from 'sharp';
 import * as path from 'path';
 import { isIP, type AddressInfo } from 'net';
-import { decodeForEmbedder, ImageError } from './image';
+import { DecodePool } from './decode-pool';
+import { ImageError } from './image';
 import { DEFAULT_SERVE, type ServeOptions } from './serve-options';
 import type { Gallery } from './gallery';
 import { openApiDocument } from './openapi';
@@ -166,7 +167,7 @@ function intParam(params: URLSearchParams, name: string, fallback: number, min: 
 }
 
 /** The request handler: routes match the raw path exactly, so "..", "%2e" and the like never route anywhere. */
-export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestListener {
+export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: DecodePool): http.RequestListener {
   const page = Buffer.from(jigPageHtml({ title: `GUIE jig — ${gallery.stats().embedder}`, k: opts.k, maxBytes: opts.limits.maxBytes }));
   const counters = { searches: 0, rejected: 0, totalMs: 0 };
   const api = openApiDocument(opts, `GUIE jig — ${gallery.stats().embedder}`);
@@ -177,7 +178,7 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
     const embed = async (body: Buffer) => {
       const t0 = performance.now();
-      const q = await decodeForEmbedder(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
+      const q = await decoders.decode(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
         throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
       });
       const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
@@ -220,7 +221,7 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
         sendJson(res, 200, await search(req, params));
       } else if (pathname === '/api/stats') {
         allow('GET');
-        sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 } });
+        sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 }, decoders: decoders.stats() });
       } else if (pathname === '/api/gallery') {
         allow('GET');
         const offset = intParam(params, 'offset', 0, 0, gallery.size);
@@ -260,7 +261,10 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions): http.RequestLi
 export async function startJigServer(gallery: Gallery, options: Partial<Omit<ServeOptions, 'decodes'>> & { decodes?: Partial<ServeOptions['decodes']> } = {}): Promise<RunningServer> {
   const opts: ServeOptions = { ...DEFAULT_SERVE, ...options, decodes: { ...DEFAULT_SERVE.decodes, ...options.decodes } };
   await gallery.search(new Float32Array(gallery.embedder.dim), 1);
-  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES }, jigHandler(gallery, opts));
+  // one decoder per ordinary slot and one for the large lane: the limiters above never ask for more at once
+  const decoders = new DecodePool({ processes: opts.decodes.concurrent + 1, deadlineMs: opts.limits.decodeSeconds * 1000, recycleBytes: opts.decodes.recycleBytes });
+  await decoders.ready();
+  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: MAX_HEADER_BYTES }, jigHandler(gallery, opts, decoders));
   server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
     // headers (or a request line) beyond Node's parser limit: say so before closing, as HTTP asks
     if (e.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
@@ -269,7 +273,7 @@ export async function startJigServer(gallery: Gallery, options: Partial<Omit<Ser
     } else socket.destroy();
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => (decoders.close(), reject(e)));
     server.listen(opts.port, opts.host, () => {
       const { address, port } = server.address() as AddressInfo;
       const host = address.includes(':') ? `[${address}]` : address;
@@ -279,6 +283,7 @@ export async function startJigServer(gallery: Gallery, options: Partial<Omit<Ser
         close: () =>
           new Promise<void>((done) => {
             server.closeAllConnections();
+            decoders.close();
             server.close(() => done());
           }),
       });

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { encodeRecord } from '../../lib/data/schema';
 import { writeTfRecords } from '../../lib/data/tfrecord';
 import { demoDescriptor, DemoEmbedder } from '../../lib/jig/demo-embedder';
+import { jigCommand } from '../../lib/jig/commands';
 import { listImageFolder, openGallery } from '../../lib/jig/gallery';
 import { disposeFixture, makeFixture, type Fixture } from './fixture';
 
@@ -81,13 +82,32 @@ test('a gallery file that is not an image is skipped and named; the rest of the 
   fs.writeFileSync(path.join(bad, 'cats', 'broken.jpg'), 'not a jpeg');
   const said: string[] = [];
   const g = await openGallery(bad, new DemoEmbedder(), { cacheDir: cacheDir(), progressMode: 'silent', log: (m) => said.push(m) });
-  expect(said.join('\n')).toMatch(/skipped 1 unreadable images, first: .*cats\/broken\.jpg: not a supported image/);
+  expect(said.join('\n')).toMatch(/skipped 1 unreadable images \(--strict fails instead\), first: .*cats\/broken\.jpg: not a supported image/);
   expect(g.items.map((i) => i.key)).toEqual(['cats/good.jpg', 'cats/good2.jpg']);
   expect(g.index.size).toBe(2);
   // reopened from its cache: the same two images, no second warning needed
   const again = await openGallery(bad, new DemoEmbedder(), { cacheDir: cacheDir(), progressMode: 'silent', log: (m) => said.push(m) });
   expect([again.info.cached, again.items.length]).toEqual([true, 2]);
   await expect(openGallery(path.join(fx.root, 'missing'), new DemoEmbedder(), { cacheDir: cacheDir() })).rejects.toThrow(/missing: no such file or folder/);
+  // --strict: the same folder is an error naming the file (a fresh cache, so it is embedded again)
+  await expect(openGallery(bad, new DemoEmbedder(), { cacheDir: path.join(fx.root, 'strict-cache'), progressMode: 'silent', strict: true })).rejects.toThrow(/cats\/broken\.jpg: not a supported image.*--strict: no image is skipped/);
+});
+
+test('a query file that does not decode is skipped, named in the log and the report, and left out of the metrics; --strict fails on it', async () => {
+  const queries = path.join(fx.root, 'queries-with-bad');
+  fs.cpSync(fx.demo.queries, queries, { recursive: true });
+  const listed = listImageFolder(queries);
+  const victim = listed[4];
+  fs.writeFileSync(victim.file, Buffer.alloc(0));
+  const lines: string[] = [];
+  const out = path.join(fx.root, 'bad-queries.html');
+  const r = await jigCommand({ gallery: fx.demo.gallery, queries, out, k: 5, cacheDir: cacheDir() }, (l) => lines.push(l));
+  expect(r.skipped).toEqual([{ file: victim.file, reason: expect.stringContaining(`${victim.file}: empty body`) }]);
+  expect(r.queries.map((q) => q.key)).toEqual(listed.filter((f) => f !== victim).map((f) => f.key));
+  expect(r.metrics!.overall.queries).toBe(listed.length - 1);
+  expect(lines.join('\n')).toMatch(/skipped 1 unreadable images \(--strict fails instead\), first: .*: empty body/);
+  expect(fs.readFileSync(out, 'utf8')).toMatch(/1 query file did not decode and is left out: .*empty body/);
+  await expect(jigCommand({ gallery: fx.demo.gallery, queries, out, k: 5, cacheDir: cacheDir(), strict: true }, () => undefined)).rejects.toThrow(/empty body \(--strict: no query is skipped\)/);
 });
 
 test('demo descriptor: hand-computed bins for flat colours, unit length, any input size', async () => {

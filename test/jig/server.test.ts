@@ -9,6 +9,7 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import sharp from 'sharp';
+import { DEFAULT_LIMITS } from '../../lib/jig/image';
 import { startJigServer, type RunningServer } from '../../lib/jig/server';
 import { disposeFixture, makeFixture, type Fixture } from './fixture';
 
@@ -19,7 +20,7 @@ const MAX_PIXELS = 2_000_000;
 
 beforeAll(async () => {
   fx = await makeFixture();
-  srv = await startJigServer(fx.gallery, { port: 0, limits: { maxBytes: MAX_BYTES, maxPixels: MAX_PIXELS }, decodes: { concurrent: 2, queued: 64 } }); // room for the 50-search burst below
+  srv = await startJigServer(fx.gallery, { port: 0, limits: { maxBytes: MAX_BYTES, maxPixels: MAX_PIXELS, decodeSeconds: DEFAULT_LIMITS.decodeSeconds }, decodes: { concurrent: 2, queued: 64 } }); // room for the 50-search burst below
 });
 afterAll(async () => {
   await srv?.close();
@@ -282,12 +283,15 @@ test('beyond the decode queue a search is 503 with Retry-After; every search is 
   }
 });
 
+// 40 megapixels of 16-bit interlaced PNG in 0.36 MB: within every limit, about 0.6-1.3 s to decode here
+let bigPng: Buffer | undefined;
+const slowPng = async () => (bigPng ??= await sharp({ create: { width: 6300, height: 6300, channels: 3, background: '#7a8a9a' } }).toColourspace('rgb16').png({ compressionLevel: 9, progressive: true }).toBuffer());
+
 test('an image whose header says it is large decodes in its own lane: an ordinary search meanwhile is answered before it, a second large one waits its turn', async () => {
   // one slot for ordinary uploads: without the lane, the small search below would wait for the big decode to finish
   const laned = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1, largePixels: 1_000_000 } });
   try {
-    // 40 megapixels of 16-bit interlaced PNG in 0.36 MB: within every limit, about 0.6-1.3 s to decode here
-    const big = await sharp({ create: { width: 6300, height: 6300, channels: 3, background: '#7a8a9a' } }).toColourspace('rgb16').png({ compressionLevel: 9, progressive: true }).toBuffer();
+    const big = await slowPng();
     const finished: string[] = [];
     const send = (name: string, body: Buffer) => request('POST', '/api/search?k=3', body, {}, laned).then((r) => (finished.push(name), r));
     const first = send('big 1', big);
@@ -304,6 +308,45 @@ test('an image whose header says it is large decodes in its own lane: an ordinar
     expect(String(json(b3).error)).toMatch(/^busy: 1 large uploads \(over 1000000 pixels\) decoding and 1 waiting/);
   } finally {
     await laned.close();
+  }
+});
+
+test('a decode past its deadline is killed with its process: 413 at the deadline, a search meanwhile is answered, the next upload decodes in a fresh process', async () => {
+  const big = await slowPng();
+  const strict = await startJigServer(fx.gallery, { port: 0, limits: { ...DEFAULT_LIMITS, decodeSeconds: 0.25 }, decodes: { concurrent: 1, queued: 1, largePixels: 1_000_000 } });
+  try {
+    const t0 = performance.now();
+    const slow = request('POST', '/api/search?k=3', big, {}, strict).then((r) => ({ r, ms: performance.now() - t0 }));
+    const small = await request('POST', '/api/search?k=3', fs.readFileSync(fx.queries[0].file), {}, strict);
+    const { r, ms } = await slow;
+    expect(small.status).toBe(200);
+    expect(r.status).toBe(413);
+    expect(String(json(r).error)).toMatch(/^upload: decoding took over 0\.25 s: too much work for one image/);
+    // the decode itself takes 0.6 s or more (the lane test above finishes it): the answer came at the deadline
+    expect(ms).toBeLessThan(550);
+    const after = await request('POST', '/api/search?k=3', fs.readFileSync(fx.queries[1].file), {}, strict);
+    expect(after.status).toBe(200);
+    expect(json(await request('GET', '/api/stats', undefined, {}, strict)).decoders).toMatchObject({ processes: 2, started: 3, timedOut: 1, crashed: 0 });
+  } finally {
+    await strict.close();
+  }
+});
+
+test('a burst of huge uploads is decoded outside the server process, and a decoder that grew past its budget is replaced, giving the memory back', async () => {
+  // 36 megapixels each, a 108 MB raw decode: before decoders were processes, each one stayed in the server's heap
+  const huge = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#406080' } }).png({ compressionLevel: 9 }).toBuffer();
+  const pooled = await startJigServer(fx.gallery, { port: 0, limits: { ...DEFAULT_LIMITS, maxBytes: 2 ** 22 }, decodes: { concurrent: 2, queued: 8, largePixels: 1e9, recycleBytes: 200 * 2 ** 20 } });
+  try {
+    const before = process.memoryUsage().rss;
+    const replies = await Promise.all(Array.from({ length: 6 }, () => request('POST', '/api/search?k=3', huge, {}, pooled)));
+    const grown = process.memoryUsage().rss - before;
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(grown).toBeLessThan(100 * 2 ** 20);
+    const stats = json(await request('GET', '/api/stats', undefined, {}, pooled)).decoders as { processes: number; recycled: number; crashed: number };
+    expect(stats.recycled).toBeGreaterThanOrEqual(1); // each of those decodes takes a process over 200 MB
+    expect(stats).toMatchObject({ processes: 3, crashed: 0 });
+  } finally {
+    await pooled.close();
   }
 });
 
