@@ -41,7 +41,8 @@ export function buildProgram(): Command {
     .option('--split <kind>', 'held-out evaluation: classes (whole classes, default) | images (images within each class) | files (record files)')
     .option('--config <file>', 'JSON config (`guie config --list` shows every key)')
     .option('--out <dir>', 'run folder (default <paths.outputs>/run)')
-    .action(async (opts: { config?: string; data?: string; out?: string; split?: string }) => {
+    .option('--skip-bad', 'leave out records that are malformed or whose image does not decode, each named, and go on (config "skipBad"; default: fail on the first)')
+    .action(async (opts: { config?: string; data?: string; out?: string; split?: string; skipBad?: boolean }) => {
       await mainJobCommand(opts);
     });
 

@@ -60,6 +60,8 @@ export interface Config {
   valClassFraction: number;
   /** Number of record files kept when debug is on. */
   debugShards: number;
+  /** Leave out records that are malformed or whose image does not decode (each named, counted) instead of failing on the first. */
+  skipBad: boolean;
   paths: {
     /** Your data: a folder of class folders or a folder of TFRecords; empty = the bundled sample. */
     data: string;
@@ -112,6 +114,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   validFraction: 0.1,
   valClassFraction: 0.1,
   debugShards: 4,
+  skipBad: false,
   paths: Object.freeze({ data: '', outputs: 'outputs', cache: 'outputs/cache', weights: 'outputs/weights' }),
 }) as Config;
 
@@ -163,6 +166,7 @@ const SCHEMA: Record<ScalarKey, Check> = {
   validFraction: { kind: 'number', min: 0, max: 0.9, doc: 'share held out for evaluation: of the classes, of each class\'s images, or of the files' },
   valClassFraction: { kind: 'number', min: 0, max: 0.5, doc: 'share of training classes held out for per-epoch validation (0 = none)' },
   debugShards: { kind: 'integer', min: 1, doc: 'record files kept when debug is on' },
+  skipBad: { kind: 'boolean', doc: 'leave out records that are malformed or whose image does not decode, each named with file, record and reason, and go on (false: fail on the first, naming it). Finding them decodes every image once more when the data set opens' },
 };
 const PATH_DOCS: Record<PathKey, string> = {
   data: 'your data: a folder of class folders or of TFRecords (+ manifest.json); empty = the bundled sample',

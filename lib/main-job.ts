@@ -15,7 +15,8 @@ import { initBackend } from './device';
 import { openDataSet, type DataSet } from './data/dataset';
 import { imageExtension } from './data/image';
 import { splitDataSet, type DataSplit } from './data/split';
-import { readTfRecords } from './data/tfrecord';
+import { numberedRecords } from './data/tfrecord';
+import { recordKey } from './data/pipeline';
 import { decodeRecord } from './data/schema';
 import type { SampleOptions } from './data/builders/sample';
 import { defaultBackboneCacheDir, loadBackbone, type Backbone } from './model/backbones';
@@ -174,18 +175,19 @@ async function writeEvalFolders(data: DataSet, split: DataSplit, outDir: string)
   // written beside, then swapped in: a killed run never leaves a half-written folder with a marker
   const tmp = `${root}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  for (const [fi, file] of data.files.entries()) {
-    let n = data.rows.findIndex((r) => r.file === fi);
-    for await (const bytes of readTfRecords(file)) {
-      const role = wanted.get(n);
-      if (role) {
+  // rows name their record (skipBad may have left some out): look each record's row up
+  const rowOf = new Map(data.rows.map((r, i) => [recordKey(data.files[r.file], r.record), i]));
+  for (const file of data.files) {
+    for await (const { index, bytes } of numberedRecords(file)) {
+      const n = rowOf.get(recordKey(file, index));
+      const role = n === undefined ? undefined : wanted.get(n);
+      if (n !== undefined && role) {
         const row = data.rows[n];
         const rec = decodeRecord(bytes, data.schema);
         const folder = path.join(tmp, role, safeName(row.source), safeName(data.classNames.get(row.label) ?? String(row.label)));
         fs.mkdirSync(folder, { recursive: true });
         fs.writeFileSync(path.join(folder, `${safeName(row.id)}${imageExtension(rec.image)}`), rec.image);
       }
-      n++;
     }
   }
   fs.rmSync(root, { recursive: true, force: true });
@@ -458,8 +460,9 @@ export function formatStages(stages: StageRecord[]): string {
   ].join('\n');
 }
 
-export async function mainJobCommand(opts: { config?: string; data?: string; out?: string; split?: string }): Promise<MainJobResult> {
-  const config = mergeConfig(loadConfig(opts.config), validatePartial(opts.split === undefined ? {} : { split: opts.split }, '--split'));
+export async function mainJobCommand(opts: { config?: string; data?: string; out?: string; split?: string; skipBad?: boolean }): Promise<MainJobResult> {
+  const flags = { ...(opts.split === undefined ? {} : { split: opts.split }), ...(opts.skipBad ? { skipBad: true } : {}) };
+  const config = mergeConfig(loadConfig(opts.config), validatePartial(flags, 'command-line flags'));
   const res = await runMainJob({ config, data: opts.data, outDir: opts.out });
   console.log('\n' + formatStages(res.stages));
   const shipped = res.stages.some((s) => s.stage === 'train backbone') ? `tuned backbone + head ${res.mP5.trainedHead.toFixed(4)} | head only ${res.mP5.headOnly.toFixed(4)}` : `trained head ${res.mP5.trainedHead.toFixed(4)}`;

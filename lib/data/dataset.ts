@@ -4,6 +4,7 @@
  * `openDataSet` turns what the user gave (nothing = the bundled sample, a folder of class folders,
  * a folder of TFRecords) into one; feature caches, splits and checkpoints key on its fingerprint.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Config } from '../config';
@@ -13,9 +14,10 @@ import { buildSampleData, defaultSampleDir, describeSample, type SampleOptions }
 import { fetchMissingPhotos, offline, photoCacheDir } from './photos/fetch';
 import { listFolderSource } from './builders/sources';
 import { dataFingerprint } from './fingerprint';
-import { debugSubset, listShards } from './pipeline';
+import { decodeRgb } from './image';
+import { debugSubset, listShards, recordKey, type BadSample } from './pipeline';
 import { DEFAULT_SCHEMA, decodeRecord, type RecordSchema } from './schema';
-import { readTfRecords } from './tfrecord';
+import { newReadStats, readTfRecords } from './tfrecord';
 import { readSolutionCsv, type Solution } from '../retrieval/solution';
 
 export interface RecordRow {
@@ -24,6 +26,8 @@ export interface RecordRow {
   source: string;
   /** Index into DataSet.files. */
   file: number;
+  /** Index of the record in its file (bad records before it counted). */
+  record: number;
 }
 
 export interface DataSet {
@@ -34,9 +38,11 @@ export interface DataSet {
   recordsDir: string;
   files: string[];
   schema: RecordSchema;
-  /** sha256 over the record files' contents, in order. */
+  /** sha256 over the record files' contents, in order (and the records left out, when skipBad left any). */
   fingerprint: string;
   rows: RecordRow[];
+  /** Records left out by `skipBad` (malformed, or an image that does not decode), each with why; empty otherwise. */
+  skipped: BadSample[];
   /** Label -> class name (folder names for folder data; the label itself otherwise). */
   classNames: Map<number, string>;
   /** The bundled sample comes with its own split: which files hold train, query and index rows, and the solution. */
@@ -53,25 +59,79 @@ export interface OpenDataOptions {
   log?: (line: string) => void;
 }
 
-/** Every record's id, label and source, read once; a malformed record is an error naming file and record. */
-export async function readRows(files: readonly string[], schema: RecordSchema): Promise<RecordRow[]> {
+export interface ReadRowsOptions {
+  /**
+   * Leave out (and list) malformed records, duplicate ids and images that do not decode, instead of failing
+   * on the first. The images are decoded here exactly as the evaluation pipeline decodes them, so the rows
+   * kept are the records the pipeline yields.
+   */
+  skipBad?: boolean;
+}
+
+/** Every record's id, label and source, read once; a malformed record is an error naming file and record (or, with skipBad, listed). */
+export async function readRows(files: readonly string[], schema: RecordSchema, opts: ReadRowsOptions = {}): Promise<{ rows: RecordRow[]; skipped: BadSample[] }> {
   const rows: RecordRow[] = [];
+  const skipped: BadSample[] = [];
   const seen = new Map<string, string>();
   for (const [fi, file] of files.entries()) {
-    let n = 0;
-    for await (const bytes of readTfRecords(file)) {
+    const stats = newReadStats();
+    const checks: Array<Promise<BadSample | null>> = [];
+    const fail = (b: BadSample) => {
+      if (!opts.skipBad) throw new Error(b.reason);
+      skipped.push(b);
+    };
+    for await (const bytes of readTfRecords(file, { skipCorrupt: opts.skipBad, stats })) {
+      for (const e of stats.errors.splice(0)) fail({ file, index: e.index, id: `${path.basename(file)}#${e.index}`, reason: e.message });
+      const n = stats.records + stats.corrupt - 1;
       const where = `${file} record ${n}`;
-      const rec = decodeRecord(bytes, schema, where);
-      if (rec.image.length === 0) throw new Error(`${where}: empty image feature "${schema.image}"`);
-      const id = rec.id ?? `${path.basename(file)}#${n}`;
+      const fallbackId = `${path.basename(file)}#${n}`;
+      let rec: ReturnType<typeof decodeRecord>;
+      try {
+        rec = decodeRecord(bytes, schema, where);
+      } catch (e) {
+        fail({ file, index: n, id: fallbackId, reason: (e as Error).message });
+        continue;
+      }
+      const id = rec.id ?? fallbackId;
+      if (rec.image.length === 0) {
+        fail({ file, index: n, id, reason: `${where}: empty image feature "${schema.image}"` });
+        continue;
+      }
       const prior = seen.get(id);
-      if (prior) throw new Error(`${where}: id "${id}" also used by ${prior}; record ids must be unique within a data set`);
+      if (prior) {
+        fail({ file, index: n, id, reason: `${where}: id "${id}" also used by ${prior}; record ids must be unique within a data set` });
+        continue;
+      }
       seen.set(id, where);
-      rows.push({ id, label: rec.label, source: rec.source ?? path.basename(path.dirname(file)), file: fi });
-      n++;
+      rows.push({ id, label: rec.label, source: rec.source ?? path.basename(path.dirname(file)), file: fi, record: n });
+      if (opts.skipBad) {
+        const image = rec.image;
+        checks.push(decodeRgb(image, { name: id }).then(() => null, (e: Error) => ({ file, index: n, id, reason: `${where}: ${e.message}` })));
+        if (checks.length >= DECODE_CHECKS_AT_ONCE) for (const b of await Promise.all(checks.splice(0))) if (b) skipped.push(b);
+      }
     }
+    for (const e of stats.errors.splice(0)) fail({ file, index: e.index, id: `${path.basename(file)}#${e.index}`, reason: e.message });
+    for (const b of await Promise.all(checks)) if (b) skipped.push(b);
   }
-  return rows;
+  const unreadable = new Set(skipped.map((b) => recordKey(b.file, b.index)));
+  return { rows: rows.filter((r) => !unreadable.has(recordKey(files[r.file], r.record))), skipped };
+}
+
+/** Images decoded at once while skipBad looks for the bad ones (libvips runs them on its own threads). */
+const DECODE_CHECKS_AT_ONCE = 8;
+
+/** The data set's fingerprint: its files' contents, and which records skipBad left out (they change every row index after them). */
+function fingerprintOf(files: readonly string[], skipped: readonly BadSample[], memo: string): string {
+  const fp = dataFingerprint(files, memo);
+  if (skipped.length === 0) return fp;
+  const keys = skipped.map((b) => recordKey(b.file, b.index)).sort();
+  return `${fp}+skip:${createHash('sha256').update(keys.join('\n')).digest('hex').slice(0, 16)}`;
+}
+
+/** One line on what skipBad left out, for the data set's summary. */
+function skippedNote(skipped: readonly BadSample[]): string {
+  if (skipped.length === 0) return '';
+  return `; left out ${skipped.length} bad record${skipped.length === 1 ? '' : 's'} (skipBad), first: ${skipped.slice(0, 3).map((b) => b.reason).join('; ')}`;
 }
 
 const digestMemo = (config: Config) => path.resolve(PROJECT_ROOT, config.paths.cache, 'digests.json');
@@ -88,25 +148,26 @@ async function openRecords(origin: DataSet['origin'], input: string, recordsDir:
   const manifestFile = path.join(recordsDir, MANIFEST_FILE);
   const manifest = fs.existsSync(manifestFile) ? readManifest(manifestFile) : null;
   const schema = manifest?.schema ?? DEFAULT_SCHEMA;
-  const rows = await readRows(files, schema);
-  if (rows.length === 0) throw new Error(`${recordsDir}: the record files hold no records`);
+  const { rows, skipped: bad } = await readRows(files, schema, { skipBad: config.skipBad });
+  if (rows.length === 0) throw new Error(`${recordsDir}: the record files hold no ${bad.length ? 'readable ' : ''}records`);
   const classNames = new Map<number, string>();
   for (const s of manifest?.sources ?? []) for (const c of s.classes) classNames.set(c.label, c.name);
   for (const r of rows) if (!classNames.has(r.label)) classNames.set(r.label, String(r.label));
   const classes = new Set(rows.map((r) => r.label)).size;
   // files the record builder could not read: said in the summary, listed in the manifest
   const skipped = (manifest?.sources ?? []).flatMap((s) => s.skipped ?? []);
-  const skippedNote = skipped.length ? `; skipped ${skipped.length} unreadable file${skipped.length === 1 ? '' : 's'} (first: ${skipped[0].file}: ${skipped[0].reason.split(';')[0]}; all in ${manifestFile})` : '';
+  const builderNote = skipped.length ? `; skipped ${skipped.length} unreadable file${skipped.length === 1 ? '' : 's'} (first: ${skipped[0].file}: ${skipped[0].reason.split(';')[0]}; all in ${manifestFile})` : '';
   return {
     origin,
     input,
     recordsDir,
     files,
     schema,
-    fingerprint: dataFingerprint(files, digestMemo(config)),
+    fingerprint: fingerprintOf(files, bad, digestMemo(config)),
     rows,
+    skipped: bad,
     classNames,
-    summary: `${input}: ${rows.length} images of ${classes} classes in ${files.length} record file${files.length === 1 ? '' : 's'}${config.debug ? ' (debug subset)' : ''}${skippedNote}`,
+    summary: `${input}: ${rows.length} images of ${classes} classes in ${files.length} record file${files.length === 1 ? '' : 's'}${config.debug ? ' (debug subset)' : ''}${builderNote}${skippedNote(bad)}`,
   };
 }
 
@@ -136,7 +197,7 @@ async function openSample(config: Config, opts: OpenDataOptions): Promise<DataSe
   const roles = ['train', 'query', 'index'] as const;
   const files = roles.flatMap((r) => m.splits[r].shards.map((s) => path.join(outDir, s.file)));
   const fileRole = roles.flatMap((r) => m.splits[r].shards.map(() => r));
-  const rows = await readRows(files, m.schema);
+  const { rows, skipped } = await readRows(files, m.schema, { skipBad: config.skipBad });
   const classNames = new Map(rows.map((r) => [r.label, String(r.label)]));
   return {
     origin: 'sample',
@@ -144,10 +205,11 @@ async function openSample(config: Config, opts: OpenDataOptions): Promise<DataSe
     recordsDir: outDir,
     files,
     schema: m.schema,
-    fingerprint: dataFingerprint(files, digestMemo(config)),
+    fingerprint: fingerprintOf(files, skipped, digestMemo(config)),
     rows,
+    skipped,
     classNames,
     preset: { fileRole, solution: readSolutionCsv(path.join(outDir, m.solution)) },
-    summary: `bundled sample, ${describeSample(m)}`,
+    summary: `bundled sample, ${describeSample(m)}${skippedNote(skipped)}`,
   };
 }

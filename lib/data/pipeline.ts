@@ -64,7 +64,7 @@ export interface BadSample {
   file: string;
   /** Record index in its file. */
   index: number;
-  /** Record id (its id feature, else "file:index"). */
+  /** Record id (its id feature, else "file#index", as the data set names it). */
   id: string;
   reason: string;
 }
@@ -92,6 +92,8 @@ export interface PipelineOptions {
   dropRemainder?: boolean;
   /** Called for every skipped record or image; they are also counted in `stats`. */
   onBad?: (bad: BadSample) => void;
+  /** Records left out unread and unreported (`recordKey`s): the ones a data set opened with skipBad found bad. */
+  exclude?: ReadonlySet<string>;
   stats?: PipelineStats;
 }
 
@@ -123,8 +125,11 @@ export interface Sample {
   pixels: Uint8Array;
 }
 
+/** Names one record of a data set across stages: its file and its index there. */
+export const recordKey = (file: string, index: number): string => `${file}#${index}`;
+
 /** One epoch's record stream: shard order, interleave, Example parsing; bad records reported and skipped. */
-async function* interleaveRecords(files: string[], cycleLength: number, schema: RecordSchema, report: (b: BadSample) => void): AsyncGenerator<RecordRef> {
+async function* interleaveRecords(files: string[], cycleLength: number, schema: RecordSchema, report: (b: BadSample) => void, exclude?: ReadonlySet<string>): AsyncGenerator<RecordRef> {
   const pending = [...files];
   type Open = { file: string; it: AsyncGenerator<Uint8Array>; stats: ReturnType<typeof newReadStats>; reported: number };
   const open = (file: string): Open => {
@@ -141,7 +146,7 @@ async function* interleaveRecords(files: string[], cycleLength: number, schema: 
       const next = await cur.it.next();
       for (; cur.reported < cur.stats.errors.length; cur.reported++) {
         const e = cur.stats.errors[cur.reported];
-        report({ file: e.file, index: e.index, id: `${path.basename(e.file)}:${e.index}`, reason: e.message });
+        report({ file: e.file, index: e.index, id: `${path.basename(e.file)}#${e.index}`, reason: e.message });
       }
       if (next.done) {
         active.splice(k, 1);
@@ -149,7 +154,11 @@ async function* interleaveRecords(files: string[], cycleLength: number, schema: 
         continue;
       }
       const index = cur.stats.records + cur.stats.corrupt - 1;
-      const fallbackId = `${path.basename(cur.file)}:${index}`;
+      const fallbackId = `${path.basename(cur.file)}#${index}`;
+      if (exclude?.has(recordKey(cur.file, index))) {
+        k += 1;
+        continue;
+      }
       try {
         const rec = decodeRecord(next.value, schema, `${cur.file} record ${index}`);
         yield { file: cur.file, index, id: rec.id ?? fallbackId, label: rec.label, source: rec.source, image: rec.image };
@@ -276,7 +285,7 @@ export async function* samples(opts: PipelineOptions): AsyncGenerator<Sample> {
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = (opts.shuffleFiles ?? bufferSize > 0) ? shuffled(opts.files, rng(mixSeed(seed, epoch, 0xf11e))) : [...opts.files];
-      const records = interleaveRecords(order, opts.cycleLength ?? 4, opts.schema ?? DEFAULT_SCHEMA, report);
+      const records = interleaveRecords(order, opts.cycleLength ?? 4, opts.schema ?? DEFAULT_SCHEMA, report, opts.exclude);
       let position = 0;
       for await (const ref of shuffleBuffer(records, bufferSize, rng(mixSeed(seed, epoch, 0x5b0f)))) {
         stats.records += 1;

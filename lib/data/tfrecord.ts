@@ -213,6 +213,11 @@ export function readTfRecordAt(fd: number, file: string, index: number, span: Re
 }
 
 /** Number of good records (and corrupt ones, in skip mode) without keeping any of them. */
+/** Records of one file with their index in it (corrupt ones skipped into `stats` but counted, as the pipeline numbers them). */
+export async function* numberedRecords(file: string, stats: ReadStats = newReadStats()): AsyncGenerator<{ index: number; bytes: Uint8Array }> {
+  for await (const bytes of readTfRecords(file, { skipCorrupt: true, stats })) yield { index: stats.records + stats.corrupt - 1, bytes };
+}
+
 export async function countTfRecords(file: string, opts: Omit<ReadOptions, 'stats'> = {}): Promise<ReadStats> {
   const stats = newReadStats();
   for await (const _ of readTfRecords(file, { ...opts, stats })) void _;

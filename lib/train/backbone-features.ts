@@ -24,6 +24,10 @@ export interface BackboneFeaturesOptions {
   progressMode?: 'bar' | 'lines' | 'silent';
   /** Content fingerprint of `files` (lib/data/fingerprint.ts); computed here when not given. */
   fingerprint?: string;
+  /** Records the data set left out (`recordKey`s, see skipBad): not rows of the cache. */
+  exclude?: ReadonlySet<string>;
+  /** Rows the cache will hold (the data set's row count; default: every record of `files`). */
+  rows?: number;
 }
 
 export async function countRecords(files: readonly string[]): Promise<number> {
@@ -41,7 +45,7 @@ export function featureCacheKey(backbone: Pick<Backbone, 'name' | 'preprocess'>,
 /** Embeds every record of `files` once with the backbone into `dir` (or finishes an interrupted build). */
 export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Promise<FeatureCacheMeta> {
   const batchSize = opts.batchSize ?? 32;
-  const total = await countRecords(opts.files);
+  const total = opts.rows ?? (await countRecords(opts.files));
   const offset = opts.labelOffset ?? 0;
   const pp = opts.backbone.preprocess;
   const key = featureCacheKey(opts.backbone, opts.fingerprint ?? dataFingerprint(opts.files), offset);
@@ -54,11 +58,11 @@ export async function cacheBackboneFeatures(opts: BackboneFeaturesOptions): Prom
   const bad: BadSample[] = [];
   const pull = async (embed: boolean): Promise<void> => {
     // file order, one shard at a time: cache row i is record i of the concatenated files (ids and solutions line up)
-    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, shuffleFiles: false, cycleLength: 1, augment: null, epochs: 1, workers: opts.workers ?? 0, onBad: (b) => bad.push(b) });
+    stream ??= batches({ files: opts.files, preprocess: pp, batchSize, shuffleBuffer: 0, shuffleFiles: false, cycleLength: 1, augment: null, epochs: 1, workers: opts.workers ?? 0, onBad: (b) => bad.push(b), exclude: opts.exclude });
     const next = await stream!.next();
     if (bad.length > 0) {
       const b = bad[0];
-      throw new Error(`${b.file} record ${b.index}: ${b.reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}: a feature cache needs every record; fix or drop it and rebuild the records (guie inspect-records --decode lists them all)`);
+      throw new Error(`${b.file} record ${b.index}: ${b.reason}${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}: a feature cache needs every record; fix or drop it and rebuild the records (guie inspect-records --decode lists them all), or leave such records out with --skip-bad`);
     }
     if (next.done) throw new Error(`${opts.files.join(', ')}: the pipeline ended at row ${position + pending.labels.length}, expected ${total} records (bad records skipped?)`);
     const b = next.value;

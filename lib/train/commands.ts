@@ -35,6 +35,7 @@ export interface TrainCommandOptions {
   config?: string;
   data?: string;
   split?: string;
+  skipBad?: boolean;
   vitWeights?: string;
   trainFeatures?: string;
   valFeatures?: string;
@@ -75,6 +76,7 @@ export function configWithFlags(opts: TrainCommandOptions): Config {
     if (typeof v !== 'string') continue;
     over[key] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
   }
+  if (opts.skipBad) over.skipBad = true;
   return mergeConfig(loadConfig(opts.config), validatePartial(over, 'command-line flags'));
 }
 
@@ -211,6 +213,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'JSON config (keys below)')
     .option('--data <dir>', 'folder of class folders (<dir>/<class>/<image>) or of TFRecords (default: config paths.data; empty = the bundled sample)')
     .option('--split <kind>', 'held-out evaluation / validation split: classes | images | files (config "split")')
+    .option('--skip-bad', 'leave out records that are malformed or whose image does not decode, each named, and go on (config "skipBad"; default: fail on the first)')
     .option('--vit-weights <file>', 'CLIP ViT backbones: safetensors file (default <paths.weights>/<backbone>.safetensors)')
     .option('--train-features <dir>', 'train on this feature cache instead of building one from the data')
     .option('--val-features <dir>', 'with --train-features: validation feature cache, or "none"')

@@ -34,14 +34,10 @@ export interface ImageDataset extends Dataset {
 
 export function imageDataset(o: ImageDatasetOptions): ImageDataset {
   const spans: RecordSpan[][] = o.data.files.map((f) => indexTfRecords(f));
-  // row -> (file, record number): rows are in file order, record numbers count within each file
-  const firstRow = new Map<number, number>();
-  o.data.rows.forEach((r, i) => {
-    if (!firstRow.has(r.file)) firstRow.set(r.file, i);
-  });
-  for (const fi of firstRow.keys()) {
-    const n = o.data.rows.filter((r) => r.file === fi).length;
-    if (spans[fi].length !== n) throw new Error(`${o.data.files[fi]}: ${spans[fi].length} records on disk but ${n} in the data set (changed since it was read?)`);
+  // every record of a file is a row or one that skipBad left out
+  for (const [fi, file] of o.data.files.entries()) {
+    const n = o.data.rows.filter((r) => r.file === fi).length + o.data.skipped.filter((b) => b.file === file).length;
+    if (spans[fi].length !== n) throw new Error(`${file}: ${spans[fi].length} records on disk but ${n} in the data set (changed since it was read?)`);
   }
   const fds = o.data.files.map((f) => fs.openSync(f, 'r'));
   const pool = new WorkerPool(Math.max(1, o.workers ?? 2), { preprocess: o.preprocess, augment: o.augment, maxPixels: DEFAULT_MAX_PIXELS });
@@ -50,7 +46,7 @@ export function imageDataset(o: ImageDatasetOptions): ImageDataset {
   let seq = 0;
   const imageOf = (row: number): { bytes: Uint8Array; name: string } => {
     const r = o.data.rows[row];
-    const k = row - firstRow.get(r.file)!;
+    const k = r.record;
     const file = o.data.files[r.file];
     const rec = decodeRecord(readTfRecordAt(fds[r.file], file, k, spans[r.file][k]), o.data.schema, `${file} record ${k}`);
     return { bytes: rec.image, name: `${file} record ${k} (${r.id})` };

@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { Config } from '../config';
 import type { DataSet } from '../data/dataset';
+import { recordKey } from '../data/pipeline';
 import type { DataSplit } from '../data/split';
 import type { Backbone } from '../model/backbones';
 import { PROJECT_ROOT } from '../util/paths';
@@ -22,6 +23,12 @@ export interface DataFeatures {
   cache: FeatureCache;
   /** The cache's key: backbone, preprocessing, pixel version and the data fingerprint. */
   key: string;
+}
+
+/** What a feature pass reads of a data set: its files, minus the records skipBad left out, one cache row per data set row. */
+function recordsOf(data: DataSet): { files: string[]; fingerprint: string; exclude?: ReadonlySet<string>; rows: number } {
+  const exclude = data.skipped.length > 0 ? new Set(data.skipped.map((b) => recordKey(b.file, b.index))) : undefined;
+  return { files: data.files, fingerprint: data.fingerprint, exclude, rows: data.rows.length };
 }
 
 /** One cache folder per (data location, backbone); its key says whether the contents still match. */
@@ -38,7 +45,7 @@ export function featureDir(config: Config, data: DataSet, backbone: string): str
  */
 export async function dataFeatures(config: Config, data: DataSet, backbone: Backbone, opts: { progressMode?: 'bar' | 'lines' | 'silent'; onStale?: (m: string) => void } = {}): Promise<DataFeatures> {
   const dir = featureDir(config, data, backbone.name);
-  const meta = await (config.backboneEpochs > 0 && backbone.cnn ? fromCut(config, data, backbone, dir, opts.progressMode) : cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone, dir, batchSize: config.batchSize, progressMode: opts.progressMode }));
+  const meta = await (config.backboneEpochs > 0 && backbone.cnn ? fromCut(config, data, backbone, dir, opts.progressMode) : cacheBackboneFeatures({ ...recordsOf(data), backbone, dir, batchSize: config.batchSize, progressMode: opts.progressMode }));
   const cache = loadFeatureCache(dir);
   if (cache.count !== data.rows.length) throw new Error(`${dir}: ${cache.count} feature rows for ${data.rows.length} records`);
   return { cache, key: meta.key };
@@ -96,7 +103,7 @@ export async function cutActivations(config: Config, data: DataSet, b: Backbone,
   const cut = cnnCut(b, blocks);
   const prefix = prefixBackbone(b, cut);
   const dir = featureDir(config, data, prefix.name);
-  await cacheBackboneFeatures({ files: data.files, fingerprint: data.fingerprint, backbone: prefix, dir, batchSize: config.batchSize, progressMode });
+  await cacheBackboneFeatures({ ...recordsOf(data), backbone: prefix, dir, batchSize: config.batchSize, progressMode });
   const cache = loadFeatureCache(dir);
   if (cache.count !== data.rows.length) throw new Error(`${dir}: ${cache.count} activation rows for ${data.rows.length} records`);
   return { cut, cache };

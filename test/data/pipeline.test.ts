@@ -100,11 +100,11 @@ describe('samples', () => {
     const got: Sample[] = [];
     for await (const s of samples({ files: [bad], preprocess: P, batchSize: 2, workers: 2, stats, onBad: (b) => reported.push(b.id) })) got.push(s);
     expect(got.map((s) => s.id)).toEqual(['ok-1', 'ok-2']);
-    expect(reported.sort()).toEqual(['bad.tfrec:3', 'bad.tfrec:4', 'text', 'zero-byte']);
+    expect(reported.sort()).toEqual(['bad.tfrec#3', 'bad.tfrec#4', 'text', 'zero-byte']);
     const reason = (id: string) => stats.bad.find((b) => b.id === id)?.reason;
     expect(reason('zero-byte')).toBe('zero-byte: cannot decode image: zero-byte input');
-    expect(reason('bad.tfrec:3')).toBe(`${bad} record 3: missing feature "image/encoded"`);
-    expect(reason('bad.tfrec:4')).toMatch(/record 4 at byte \d+: data CRC mismatch/);
+    expect(reason('bad.tfrec#3')).toBe(`${bad} record 3: missing feature "image/encoded"`);
+    expect(reason('bad.tfrec#4')).toMatch(/record 4 at byte \d+: data CRC mismatch/);
     expect([stats.samples, stats.bad.length]).toEqual([2, 4]);
   });
 });

@@ -5,10 +5,10 @@ import { splitDataSet, type SplitOptions } from '../../lib/data/split';
 /** `classes` classes of `per` images each, spread over `files` record files (no image bytes needed: splits read rows only). */
 function dataSet(classes: number, per: number, files = 1): DataSet {
   const rows: RecordRow[] = [];
-  for (let c = 0; c < classes; c++) for (let i = 0; i < per; i++) rows.push({ id: `c${c}/img${i}`, label: c, source: 'mine', file: (c * per + i) % files });
+  for (let c = 0; c < classes; c++) for (let i = 0; i < per; i++) rows.push({ id: `c${c}/img${i}`, label: c, source: 'mine', file: (c * per + i) % files, record: rows.length });
   return {
     origin: 'folder', input: '/photos', recordsDir: '/photos-records', files: Array.from({ length: files }, (_, i) => `/r/shard-${i}.tfrec`),
-    schema: { image: 'image/encoded', label: 'image/class/label' }, fingerprint: 'sha256:x', rows,
+    schema: { image: 'image/encoded', label: 'image/class/label' }, fingerprint: 'sha256:x', rows, skipped: [],
     classNames: new Map(Array.from({ length: classes }, (_, c) => [c, `class ${c}`])), summary: '',
   };
 }

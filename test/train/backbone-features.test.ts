@@ -10,7 +10,8 @@ import { decodeRecord, encodeRecord } from '../../lib/data/schema';
 import { DEFAULT_CONFIG, mergeConfig } from '../../lib/config';
 import { openDataSet } from '../../lib/data/dataset';
 import { dataFeatures } from '../../lib/train/prepare';
-import { readTfRecords, TfRecordWriter } from '../../lib/data/tfrecord';
+import { encodeExample, int64Feature } from '../../lib/data/example';
+import { frameRecord, readTfRecords, TfRecordWriter } from '../../lib/data/tfrecord';
 import { loadBackbone } from '../../lib/model/backbones';
 import { cacheBackboneFeatures } from '../../lib/train/backbone-features';
 import { loadFeatureCache } from '../../lib/train/feature-cache';
@@ -124,6 +125,59 @@ test('an undecodable image in the records stops the feature cache at once, namin
     await expect(cacheBackboneFeatures({ files: [file], backbone, dir: path.join(tmp, 'feat'), batchSize: 2, progressMode: 'silent' })).rejects.toThrow(
       /bad\.tfrec record 2: [^]*cannot decode image[^]*a feature cache needs every record; fix or drop it and rebuild the records/,
     );
+    backbone.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}, 120_000);
+
+test('skipBad: malformed records, a duplicate id and an undecodable image are left out, each named; the feature rows are exactly the good records\' (without it, opening fails on the first)', async () => {
+  await initBackend();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-bbf-'));
+  try {
+    const m = await buildSampleData({ outDir: path.join(tmp, 'sample'), seed: 7, trainInstances: 4, heldOutInstances: 2, distractorInstances: 1, viewsPerInstance: 2, size: 64, shardSize: 10, log: () => {} });
+    const recs: Uint8Array[] = [];
+    for await (const r of readTfRecords(path.join(tmp, 'sample', m.splits.train.shards[0].file))) recs.push(r);
+    const good = recs.slice(0, 6);
+    const first = decodeRecord(good[0], m.schema);
+    const bad = [
+      encodeRecord({ ...decodeRecord(recs[6], m.schema), image: decodeRecord(recs[6], m.schema).image.subarray(0, 40) }, m.schema), // a truncated JPEG
+      Buffer.from('not an Example at all'),
+      encodeExample({ 'image/class/label': int64Feature(4) }), // no image feature
+      encodeRecord({ ...first, image: decodeRecord(recs[7], m.schema).image }, m.schema), // the id of record 0 again
+    ];
+    const mixed = path.join(tmp, 'mixed');
+    fs.mkdirSync(mixed);
+    // good and bad interleaved: rows after a bad record must still meet their own features
+    const order = [good[0], bad[0], good[1], good[2], bad[1], good[3], bad[2], good[4], bad[3], good[5]];
+    fs.writeFileSync(path.join(mixed, 'mixed.tfrec'), Buffer.concat(order.map((r) => frameRecord(r))));
+    const clean = path.join(tmp, 'clean');
+    fs.mkdirSync(clean);
+    fs.writeFileSync(path.join(clean, 'clean.tfrec'), Buffer.concat(good.map((r) => frameRecord(r))));
+
+    const base = mergeConfig(DEFAULT_CONFIG, { paths: { ...DEFAULT_CONFIG.paths, cache: path.join(tmp, 'cache') }, backboneEpochs: 0 });
+    await expect(openDataSet(base, { recordsDir: mixed }, mixed)).rejects.toThrow(/mixed\.tfrec record 4: /);
+    const data = await openDataSet({ ...base, skipBad: true }, { recordsDir: mixed }, mixed);
+    expect(data.rows.map((r) => r.record)).toEqual([0, 2, 3, 5, 7, 9]);
+    expect(data.skipped.map((b) => [b.index, b.reason.replace(/^.*?record \d+: /, '')])).toEqual([
+      [4, expect.any(String)],
+      [6, 'missing feature "image/encoded"'],
+      [8, expect.stringMatching(/^id ".*" also used by /)],
+      [1, expect.stringMatching(/cannot decode image/)],
+    ]);
+    expect(data.summary).toMatch(/left out 4 bad records \(skipBad\), first: .*mixed\.tfrec record 4/);
+    const cleanData = await openDataSet(base, { recordsDir: clean }, clean);
+    expect(data.fingerprint).not.toBe(cleanData.fingerprint);
+
+    const backbone = await loadBackbone('test-tiny', { randomSeed: 1 });
+    const skipped = await dataFeatures({ ...base, skipBad: true, batchSize: 4 }, data, backbone, { progressMode: 'silent' });
+    const reference = await dataFeatures({ ...base, batchSize: 4 }, cleanData, backbone, { progressMode: 'silent' });
+    expect(skipped.cache.count).toBe(6);
+    expect(Array.from(skipped.cache.labels)).toEqual(Array.from(reference.cache.labels));
+    const a = skipped.cache.features;
+    const b = reference.cache.features;
+    expect(a.length).toBe(b.length);
+    expect(Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])))).toBeLessThan(1e-5);
     backbone.dispose();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
