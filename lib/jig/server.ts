@@ -87,22 +87,33 @@ function checkOrigin(req: http.IncomingMessage, opts: ServeOptions): void {
 }
 
 /** At most `concurrent` tasks at once and `queued` waiting; a task beyond that is refused with 503 at once. */
-function decodeLimiter(limits: { concurrent: number; queued: number }, what = 'uploads'): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (running >= limits.concurrent) {
-      if (waiting.length >= limits.queued) throw new HttpError(503, `busy: ${running} ${what} decoding and ${waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
-      await new Promise<void>((go) => waiting.push(go));
-    } else running++;
+class DecodeLimiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly limits: { concurrent: number; queued: number },
+    private readonly what = 'uploads',
+  ) {}
+
+  /** What /api/stats shows: tasks holding a slot and tasks waiting for one. */
+  state(): { running: number; waiting: number } {
+    return { running: this.active, waiting: this.waiting.length };
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limits.concurrent) {
+      if (this.waiting.length >= this.limits.queued) throw new HttpError(503, `busy: ${this.active} ${this.what} decoding and ${this.waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
+      await new Promise<void>((go) => this.waiting.push(go));
+    } else this.active++;
     try {
       return await task();
     } finally {
-      const next = waiting.shift();
+      const next = this.waiting.shift();
       if (next) next();
-      else running--;
+      else this.active--;
     }
-  };
+  }
 }
 
 /** Width x height from the image header (0 when it has none: the decode then says why). */
@@ -171,8 +182,8 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: Decod
   const page = Buffer.from(jigPageHtml({ title: `GUIE jig — ${gallery.stats().embedder}`, k: opts.k, maxBytes: opts.limits.maxBytes }));
   const counters = { searches: 0, rejected: 0, totalMs: 0 };
   const api = openApiDocument(opts, `GUIE jig — ${gallery.stats().embedder}`);
-  const limited = decodeLimiter(opts.decodes);
-  const large = decodeLimiter({ concurrent: 1, queued: opts.decodes.queued }, `large uploads (over ${opts.decodes.largePixels} pixels)`);
+  const ordinary = new DecodeLimiter(opts.decodes);
+  const large = new DecodeLimiter({ concurrent: 1, queued: opts.decodes.queued }, `large uploads (over ${opts.decodes.largePixels} pixels)`);
 
   const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
@@ -187,11 +198,11 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: Decod
     // the slot is taken before the body is read: a refused or waiting upload holds no buffer; an image whose
     // header says it is large gives the slot back and waits in the large lane (its body held, the queue bounded)
     type Embedded = Awaited<ReturnType<typeof embed>>;
-    const first = await limited(async (): Promise<{ large: Buffer } | { done: Embedded }> => {
+    const first = await ordinary.run(async (): Promise<{ large: Buffer } | { done: Embedded }> => {
       const body = await uploadBytes(req, await readBody(req, opts.limits.maxBytes));
       return (await headerPixels(body)) > opts.decodes.largePixels ? { large: body } : { done: await embed(body) };
     });
-    const { q, matches, ms } = 'done' in first ? first.done : await large(() => embed(first.large));
+    const { q, matches, ms } = 'done' in first ? first.done : await large.run(() => embed(first.large));
     counters.searches++;
     counters.totalMs += ms;
     return { k, ms, query: { format: q.format, width: q.width, height: q.height }, matches };
@@ -221,7 +232,7 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: Decod
         sendJson(res, 200, await search(req, params));
       } else if (pathname === '/api/stats') {
         allow('GET');
-        sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 }, decoders: decoders.stats() });
+        sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 }, decoders: decoders.stats(), queue: { ...ordinary.state(), large: large.state() } });
       } else if (pathname === '/api/gallery') {
         allow('GET');
         const offset = intParam(params, 'offset', 0, 0, gallery.size);

@@ -262,23 +262,58 @@ test('an over-long URL is 414 and over-long headers 431, each a JSON error', asy
   expect((await request('GET', '/api/stats')).status).toBe(200); // and the server goes on
 });
 
-test('beyond the decode queue a search is 503 with Retry-After; every search is then either answered or told to retry', async () => {
+/**
+ * Holds every embed of `gallery` until `release()`: a search then keeps its decode slot for as long as the test
+ * wants, so which upload waits and which is refused no longer depends on how fast decoding is.
+ */
+function gateEmbeds(gallery: Fixture['gallery']): { entered: () => Promise<void>; release: () => void; restore: () => void } {
+  const embedder = gallery.embedder;
+  const original = embedder.embed.bind(embedder);
+  let open!: () => void;
+  const gate = new Promise<void>((go) => (open = go));
+  let arrived!: () => void;
+  const first = new Promise<void>((go) => (arrived = go));
+  embedder.embed = async (images) => {
+    arrived();
+    await gate;
+    return original(images);
+  };
+  return { entered: () => first, release: () => open(), restore: () => (embedder.embed = original) };
+}
+
+/** Polls /api/stats until its queue reads `want` (the server's own count of running and waiting uploads). */
+async function queueReaches(server: RunningServer, want: (q: { running: number; waiting: number; large: { running: number; waiting: number } }) => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const q = json(await request('GET', '/api/stats', undefined, {}, server)).queue as Parameters<typeof want>[0];
+    if (want(q)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the decode queue never reached the state the test waits for');
+}
+
+test('beyond the decode queue a search is 503 with Retry-After at once; the one decoding and the one waiting are answered', async () => {
   const busy = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1 } });
+  const gate = gateEmbeds(fx.gallery);
   try {
-    const bodies = fx.queries.slice(0, 12).map((q) => fs.readFileSync(q.file));
-    const replies = await Promise.all(bodies.map((b) => request('POST', '/api/search?k=3', b, {}, busy)));
-    const statuses = replies.map((r) => r.status);
-    expect(statuses.every((st) => st === 200 || st === 503)).toBe(true);
-    expect(statuses.filter((st) => st === 200).length).toBeGreaterThanOrEqual(2); // the one decoding and the one queued
-    const refused = replies.filter((r) => r.status === 503);
-    expect(refused.length).toBeGreaterThan(0);
+    const bodies = fx.queries.slice(0, 4).map((q) => fs.readFileSync(q.file));
+    const decoding = request('POST', '/api/search?k=3', bodies[0], {}, busy);
+    await gate.entered(); // the first upload holds the one slot, inside its embed
+    const waiting = request('POST', '/api/search?k=3', bodies[1], {}, busy);
+    await queueReaches(busy, (q) => q.running === 1 && q.waiting === 1);
+    const refused = await Promise.all([request('POST', '/api/search?k=3', bodies[2], {}, busy), request('POST', '/api/search?k=3', bodies[3], {}, busy)]);
     for (const r of refused) {
+      expect(r.status).toBe(503);
       expect(r.headers['retry-after']).toBe('1');
-      expect(String(json(r).error)).toMatch(/busy: 1 uploads decoding and 1 waiting/);
+      expect(String(json(r).error)).toBe('busy: 1 uploads decoding and 1 waiting; try again shortly');
     }
-    // the queue drains: a search afterwards is answered
-    expect((await request('POST', '/api/search?k=3', bodies[0], {}, busy)).status).toBe(200);
+    gate.release();
+    expect([(await decoding).status, (await waiting).status]).toEqual([200, 200]);
+    await queueReaches(busy, (q) => q.running === 0 && q.waiting === 0);
+    // the queue drained: a search afterwards is answered
+    expect((await request('POST', '/api/search?k=3', bodies[2], {}, busy)).status).toBe(200);
   } finally {
+    gate.release();
+    gate.restore();
     await busy.close();
   }
 });
@@ -303,9 +338,21 @@ test('an image whose header says it is large decodes in its own lane: an ordinar
     expect(json(done).query).toMatchObject({ width: 6300, height: 6300 });
     expect(finished).toEqual(['small', 'big 1', 'big 2']); // the small search never queued behind a big decode
     // the lane is bounded too: with it busy and its one waiting place taken, a third large upload is told to retry
-    const [b1, b2, b3] = await Promise.all([send('b1', big), new Promise((r) => setTimeout(r, 100)).then(() => send('b2', big)), new Promise((r) => setTimeout(r, 200)).then(() => send('b3', big))]);
-    expect([b1.status, b2.status, b3.status]).toEqual([200, 200, 503]);
-    expect(String(json(b3).error)).toMatch(/^busy: 1 large uploads \(over 1000000 pixels\) decoding and 1 waiting/);
+    const gate = gateEmbeds(fx.gallery);
+    try {
+      const b1 = send('b1', big);
+      await gate.entered();
+      const b2 = send('b2', big);
+      await queueReaches(laned, (q) => q.large.running === 1 && q.large.waiting === 1);
+      const b3 = await send('b3', big);
+      expect(b3.status).toBe(503);
+      expect(String(json(b3).error)).toBe('busy: 1 large uploads (over 1000000 pixels) decoding and 1 waiting; try again shortly');
+      gate.release();
+      expect([(await b1).status, (await b2).status]).toEqual([200, 200]);
+    } finally {
+      gate.release();
+      gate.restore();
+    }
   } finally {
     await laned.close();
   }
