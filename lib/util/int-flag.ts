@@ -1,0 +1,12 @@
+import { InvalidArgumentError } from 'commander';
+
+const bound = (min: number): string => (min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : min === -Infinity ? 'an integer' : `an integer >= ${min}`);
+
+/** Commander parser for an integer flag: decimal digits only ('3x', '1e3', '' and '0x10' are refused, not half-read as Number/parseInt would), at least `min`; the message names the flag. */
+export function intFlag(flag: string, min = 0): (value: string) => number {
+  return (value: string): number => {
+    const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be ${bound(min)}, got "${value}"`);
+    return n;
+  };
+}
