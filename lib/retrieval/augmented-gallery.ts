@@ -9,7 +9,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { Solution, writeSolutionCsv } from './solution';
 
-export interface GalleryOptions {
+export interface AugmentedGalleryOptions {
   /** How many of the photos also become queries (spread evenly over the list). */
   queries: number;
   seed?: number;
@@ -17,7 +17,7 @@ export interface GalleryOptions {
   domain?: (file: string) => string;
 }
 
-export interface Gallery {
+export interface AugmentedGallery {
   indexDir: string;
   queryDir: string;
   solutionCsv: string;
@@ -30,7 +30,7 @@ function rng(seed: number): () => number {
 }
 
 /** Writes outDir/index, outDir/queries and outDir/solution.csv (queries alternate Public/Private). */
-export async function buildAugmentedGallery(files: readonly string[], outDir: string, opts: GalleryOptions): Promise<Gallery> {
+export async function buildAugmentedGallery(files: readonly string[], outDir: string, opts: AugmentedGalleryOptions): Promise<AugmentedGallery> {
   if (opts.queries > files.length) throw new Error(`buildAugmentedGallery: ${opts.queries} queries from ${files.length} photos`);
   const indexDir = path.join(outDir, 'index');
   const queryDir = path.join(outDir, 'queries');
