@@ -9,7 +9,7 @@ import { EmbeddingHead, l2Normalize } from '../model/heads';
 import { softmaxCrossEntropy } from '../model/loss';
 import { marginLogits } from '../model/margins';
 import type { Param } from './optim';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 export type MarginKind = 'arcface' | 'cosface';
 
