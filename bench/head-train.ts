@@ -13,7 +13,7 @@ import { cacheDataset } from '../lib/train/feature-cache';
 import { train } from '../lib/train/loop';
 import { DEFAULT_TRAIN_CONFIG } from '../lib/train/settings';
 import { createModel, HeadConfig, initHeadWeights } from '../lib/train/model';
-import { Rng } from '../lib/train/rng';
+import { Rng } from '../lib/util/random';
 import { PROJECT_ROOT } from '../lib/util/paths';
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ import { listImageFolder, openGallery } from '../lib/jig/gallery';
 import { startJigServer } from '../lib/jig/server';
 import sharp from 'sharp';
 import { PROJECT_ROOT } from '../lib/util/paths';
+import { mapLimit } from '../lib/util/map-limit';
 
 const DIR = path.join(PROJECT_ROOT, 'outputs', 'jig', 'bench');
 
@@ -44,20 +45,14 @@ function summarise(name: string, ms: number[], wallMs: number): Run {
 
 /** `total` requests through `concurrency` workers, each waiting for its answer before the next. */
 async function load(url: string, bodies: Buffer[], total: number, concurrency: number): Promise<Run> {
-  const ms: number[] = [];
-  let next = 0;
   const t0 = performance.now();
-  const worker = async () => {
-    while (next < total) {
-      const body = bodies[next++ % bodies.length];
-      const t = performance.now();
-      const res = await fetch(`${url}/api/search?k=5`, { method: 'POST', body, headers: { 'Content-Type': 'image/jpeg' } });
-      const json = (await res.json()) as { matches?: unknown[] };
-      if (res.status !== 200 || json.matches?.length !== 5) throw new Error(`bad answer: ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
-      ms.push(performance.now() - t);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const ms = await mapLimit(Array.from({ length: total }, (_, i) => bodies[i % bodies.length]), concurrency, async (body) => {
+    const t = performance.now();
+    const res = await fetch(`${url}/api/search?k=5`, { method: 'POST', body, headers: { 'Content-Type': 'image/jpeg' } });
+    const json = (await res.json()) as { matches?: unknown[] };
+    if (res.status !== 200 || json.matches?.length !== 5) throw new Error(`bad answer: ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+    return performance.now() - t;
+  });
   return summarise(`http c=${concurrency}`, ms, performance.now() - t0);
 }
 

@@ -11,7 +11,7 @@ import { decodeRgb, decodeRgbFast, encodeJpeg, type DecodeOptions } from './imag
 import { decodeJpegTurbo, encodeJpegTurbo } from './jpeg';
 import { cropResizeBicubic } from './resample';
 import { align16, heap, pixelKernels } from './wasm';
-import { mulberry32, type Rng } from '../util/random';
+import { Rng } from '../util/random';
 
 export interface AugmentConfig {
   /** RandomResizedCrop area fraction and aspect-ratio ranges (torchvision semantics). */
@@ -36,10 +36,6 @@ export const DEFAULT_AUGMENT: Readonly<AugmentConfig> = Object.freeze({
   cutout: { p: 0.25, scale: [0.02, 0.2] as [number, number], ratio: [0.3, 3.3] as [number, number] },
 });
 
-/** One mulberry32 stream per sample (lib/util/random). */
-export type { Rng };
-export const rng = mulberry32;
-
 /** Mixes several integers into one 32-bit seed (e.g. run seed, epoch, sample index). */
 export function mixSeed(...parts: number[]): number {
   let h = 0x811c9dc5;
@@ -52,9 +48,9 @@ export function mixSeed(...parts: number[]): number {
   return h >>> 0;
 }
 
-const uniform = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r();
+const uniform = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r.float();
 /** Python's random.randint-like integer in [lo, hi). */
-const randint = (r: Rng, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo));
+const randint = (r: Rng, lo: number, hi: number) => lo + r.int(hi - lo);
 
 /** torchvision RandomResizedCrop.get_params: 10 tries, then a centre crop clamped to the ratio range. */
 export function randomResizedCropBox(r: Rng, width: number, height: number, scale: [number, number], ratio: [number, number]): Box {
@@ -88,21 +84,21 @@ export interface AugmentParams {
 
 /** All random choices for one sample, from its seed and the decoded image size. */
 export function sampleAugment(seed: number, cfg: AugmentConfig, width: number, height: number, size: number): AugmentParams {
-  const r = rng(seed);
+  const r = new Rng(seed); // one stream per sample
   const crop = randomResizedCropBox(r, width, height, cfg.scale, cfg.ratio);
-  const flip = r() < cfg.hflip;
+  const flip = r.float() < cfg.hflip;
   const cj = cfg.colorJitter;
   const jitter =
-    cj && r() < cj.p
+    cj && r.float() < cj.p
       ? {
           brightness: uniform(r, 1 - cj.brightness, 1 + cj.brightness),
           contrast: uniform(r, 1 - cj.contrast, 1 + cj.contrast),
           saturation: uniform(r, 1 - cj.saturation, 1 + cj.saturation),
         }
       : null;
-  const jpegQuality = cfg.jpeg && r() < cfg.jpeg.p ? Math.round(uniform(r, cfg.jpeg.quality[0], cfg.jpeg.quality[1])) : null;
+  const jpegQuality = cfg.jpeg && r.float() < cfg.jpeg.p ? Math.round(uniform(r, cfg.jpeg.quality[0], cfg.jpeg.quality[1])) : null;
   let cutout: Box | null = null;
-  if (cfg.cutout && r() < cfg.cutout.p) {
+  if (cfg.cutout && r.float() < cfg.cutout.p) {
     const a = size * size * uniform(r, cfg.cutout.scale[0], cfg.cutout.scale[1]);
     const asp = Math.exp(uniform(r, Math.log(cfg.cutout.ratio[0]), Math.log(cfg.cutout.ratio[1])));
     const w = Math.min(size, Math.max(1, Math.round(Math.sqrt(a * asp))));

@@ -6,6 +6,7 @@ import { listFolderSource, listGldv2, listProducts10k, type SourceKind, type Sou
 import { formatSummaries, inspectShard, problems, type ShardSummary } from './inspect';
 import { listShards } from './pipeline';
 import { parseSchema } from './schema';
+import { intFlag } from '../util/int-flag';
 
 /** The builder's options as the CLI takes them: paths, and the schema as a preset name or JSON. */
 export interface BuildRecordsArgs extends Pick<BuildOptions, 'kind' | 'labelOffset' | 'shardSize' | 'maxPerClass' | 'minPerClass' | 'maxClasses' | 'seed'> {
@@ -61,12 +62,6 @@ export async function inspectRecordsCommand(inputs: string[], opts: { schema?: s
   return out;
 }
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`expected an integer, got "${v}"`);
-  return n;
-};
-
 export function register(program: Command): void {
   program
     .command('build-records')
@@ -76,12 +71,12 @@ export function register(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--images <dir>', 'image folder (CSV kinds)')
     .option('--source <name>', 'source name (shard prefix, source feature)')
-    .option('--label-offset <n>', 'first label of this source', int, 0)
-    .option('--shard-size <n>', 'records per shard', int, 1000)
-    .option('--max-per-class <n>', 'keep at most n images per class', int)
-    .option('--min-per-class <n>', 'drop classes with fewer images', int, 1)
-    .option('--max-classes <n>', 'keep only the n largest classes', int)
-    .option('--seed <n>', 'seed for capping and shuffling', int, 42)
+    .option('--label-offset <n>', 'first label of this source', intFlag('--label-offset'), 0)
+    .option('--shard-size <n>', 'records per shard', intFlag('--shard-size', 1), 1000)
+    .option('--max-per-class <n>', 'keep at most n images per class', intFlag('--max-per-class', 1))
+    .option('--min-per-class <n>', 'drop classes with fewer images', intFlag('--min-per-class'), 1)
+    .option('--max-classes <n>', 'keep only the n largest classes', intFlag('--max-classes', 1))
+    .option('--seed <n>', 'seed for capping and shuffling', intFlag('--seed', -Infinity), 42)
     .option('--schema <name|json>', 'feature names: default, community, or JSON')
     .action(async (kind: SourceKind, input: string, o: Omit<BuildRecordsArgs, 'kind' | 'input'>) => {
       await buildRecordsCommand({ kind, input, ...o });

@@ -13,7 +13,8 @@ import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { Preprocess } from '../model/vit-config';
 import { compiledPath } from '../util/paths';
-import { DEFAULT_AUGMENT, mixSeed, rng, type AugmentConfig, type Rng } from './augment';
+import { DEFAULT_AUGMENT, mixSeed, type AugmentConfig } from './augment';
+import { Rng } from '../util/random';
 import { DEFAULT_MAX_PIXELS, normalizeRgb } from './image';
 import { DEFAULT_SCHEMA, decodeRecord, type RecordSchema } from './schema';
 import { newReadStats, readTfRecords } from './tfrecord';
@@ -37,27 +38,18 @@ export function listShards(inputs: string[]): string[] {
   return [...new Set(out)].sort();
 }
 
-function shuffled<T>(items: readonly T[], r: Rng): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
 /** Split by record file, as the reference notebook does (10% of files for validation). */
 export function splitShards(files: readonly string[], validFraction: number, seed: number): { train: string[]; valid: string[] } {
   const sorted = [...files].sort();
   const nValid = validFraction > 0 && sorted.length > 1 ? Math.min(sorted.length - 1, Math.max(1, Math.round(sorted.length * validFraction))) : 0;
-  const order = shuffled(sorted, rng(mixSeed(seed, 0x5b11)));
+  const order = new Rng(mixSeed(seed, 0x5b11)).shuffled(sorted);
   const valid = new Set(order.slice(0, nValid));
   return { train: sorted.filter((f) => !valid.has(f)), valid: sorted.filter((f) => valid.has(f)) };
 }
 
 /** DEBUG mode: a seeded sample of a few record files. */
 export function debugSubset(files: readonly string[], n: number, seed: number): string[] {
-  return shuffled([...files].sort(), rng(mixSeed(seed, 0xdeb6))).slice(0, n).sort();
+  return new Rng(mixSeed(seed, 0xdeb6)).shuffled([...files].sort()).slice(0, n).sort();
 }
 
 export interface BadSample {
@@ -182,12 +174,12 @@ async function* shuffleBuffer<T>(source: AsyncIterable<T>, size: number, r: Rng)
       buf.push(x);
       continue;
     }
-    const j = Math.floor(r() * size);
+    const j = r.int(size);
     yield buf[j];
     buf[j] = x;
   }
   while (buf.length > 0) {
-    const j = Math.floor(r() * buf.length);
+    const j = r.int(buf.length);
     yield buf[j];
     buf[j] = buf[buf.length - 1];
     buf.pop();
@@ -284,10 +276,10 @@ export async function* samples(opts: PipelineOptions): AsyncGenerator<Sample> {
   };
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = (opts.shuffleFiles ?? bufferSize > 0) ? shuffled(opts.files, rng(mixSeed(seed, epoch, 0xf11e))) : [...opts.files];
+      const order = (opts.shuffleFiles ?? bufferSize > 0) ? new Rng(mixSeed(seed, epoch, 0xf11e)).shuffled(opts.files) : [...opts.files];
       const records = interleaveRecords(order, opts.cycleLength ?? 4, opts.schema ?? DEFAULT_SCHEMA, report, opts.exclude);
       let position = 0;
-      for await (const ref of shuffleBuffer(records, bufferSize, rng(mixSeed(seed, epoch, 0x5b0f)))) {
+      for await (const ref of shuffleBuffer(records, bufferSize, new Rng(mixSeed(seed, epoch, 0x5b0f)))) {
         stats.records += 1;
         const task: WorkerTask = { seq: seq++, bytes: ref.image, name: ref.id, seed: mixSeed(seed, epoch, position++) };
         const result = pool

@@ -9,7 +9,8 @@
  */
 import type { SplitKind } from '../config';
 import type { Solution } from '../retrieval/solution';
-import { mixSeed, rng } from './augment';
+import { mixSeed } from './augment';
+import { Rng } from '../util/random';
 import type { DataSet, RecordRow } from './dataset';
 import { splitShards } from './pipeline';
 
@@ -40,16 +41,6 @@ export class SplitError extends Error {
   }
 }
 
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const r = rng(seed);
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
 /** label -> row numbers (each list sorted by id), labels ascending. */
 function byClass(rows: readonly RecordRow[], subset: readonly number[]): Map<number, number[]> {
   const out = new Map<number, number[]>();
@@ -69,7 +60,7 @@ function queriesAndIndex(rows: readonly RecordRow[], heldOut: readonly number[],
       index.push(...list);
       continue;
     }
-    const order = shuffled(list, mixSeed(seed, 0x9e7, label));
+    const order = new Rng(mixSeed(seed, 0x9e7, label)).shuffled(list);
     const q = Math.max(1, Math.floor(list.length / 3));
     query.push(...order.slice(0, q));
     index.push(...order.slice(q));
@@ -98,11 +89,11 @@ function heldOutClasses(rows: readonly RecordRow[], classes: Map<number, number[
   const names = [...classes.keys()];
   const sourceOf = (label: number) => rows[classes.get(label)![0]].source;
   const sources = [...new Set(names.map(sourceOf))].sort();
-  if (sources.length < 2) return new Set(shuffled(names, mixSeed(seed, 0xc1a)).slice(0, n));
+  if (sources.length < 2) return new Set(new Rng(mixSeed(seed, 0xc1a)).shuffled(names).slice(0, n));
   return new Set(
     sources.flatMap((src, k) => {
       const own = names.filter((l) => sourceOf(l) === src);
-      return shuffled(own, mixSeed(seed, 0xc1a, k)).slice(0, Math.max(1, Math.round(own.length * fraction)));
+      return new Rng(mixSeed(seed, 0xc1a, k)).shuffled(own).slice(0, Math.max(1, Math.round(own.length * fraction)));
     }),
   );
 }
@@ -112,7 +103,7 @@ function carveValidation(rows: readonly RecordRow[], train: number[], fraction: 
   const classes = [...byClass(rows, train).keys()];
   const n = Math.round(classes.length * fraction);
   if (n < 2 || classes.length - n < 2) return { train, val: [] };
-  const valClasses = new Set(shuffled(classes, mixSeed(seed, 0x7a1)).slice(0, n));
+  const valClasses = new Set(new Rng(mixSeed(seed, 0x7a1)).shuffled(classes).slice(0, n));
   return { train: train.filter((i) => !valClasses.has(rows[i].label)), val: train.filter((i) => valClasses.has(rows[i].label)) };
 }
 
@@ -163,7 +154,7 @@ export function splitDataSet(ds: DataSet, o: SplitOptions): DataSplit {
     for (const [label, list] of classes) {
       if (list.length < 2) continue;
       const q = Math.min(list.length - 1, Math.max(1, Math.round(list.length * o.validFraction)));
-      query.push(...shuffled(list, mixSeed(o.seed, 0x1a9, label)).slice(0, q));
+      query.push(...new Rng(mixSeed(o.seed, 0x1a9, label)).shuffled(list).slice(0, q));
     }
     const isQuery = new Set(query);
     train = all.filter((i) => !isQuery.has(i));

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { loadConfig } from '../config';
 import { initBackend } from '../device';
 import { PROJECT_ROOT } from '../util/paths';
+import { intFlag } from '../util/int-flag';
 import { exportCommand, formatExportResult, formatVerifyReport, verifyCommand } from './export-model';
 
 export function register(program: Command): void {
@@ -15,16 +16,16 @@ export function register(program: Command): void {
     .option('--vit-weights <file>', 'CLIP ViT weights (.safetensors; OpenCLIP, Hugging Face or bare layout)')
     .option('--checkpoint <dir>', 'the trained head: a checkpoint, or a run / train folder (its checkpoints/best); it records its backbone')
     .option('--out <dir>', 'output folder', 'outputs/export')
-    .option('--random-seed <n>', 'seed for weights not given by a file (random ViT / head: offline path)', '0')
-    .option('--head-dim <n>', 'embedding width', '64')
+    .option('--random-seed <n>', 'seed for weights not given by a file (random ViT / head: offline path)', intFlag('--random-seed', -Infinity), 0)
+    .option('--head-dim <n>', 'embedding width', intFlag('--head-dim', 1), 64)
     .option('--resize <mode>', "CLIP ViTs: in-graph resize, shortest_bicubic_crop (CLIP eval, the backbone's own: default) or bilinear (host baseline)")
     .option('--no-onnx', 'skip the ONNX file')
     .option('--verify', 'verify the zip after writing it')
-    .action(async (o: { config?: string; backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: string; headDim: string; resize?: string; onnx: boolean; verify?: boolean }) => {
+    .action(async (o: { config?: string; backbone?: string; vitWeights?: string; checkpoint?: string; out: string; randomSeed: number; headDim: number; resize?: string; onnx: boolean; verify?: boolean }) => {
       await initBackend();
       if (o.resize !== undefined && o.resize !== 'bilinear' && o.resize !== 'shortest_bicubic_crop') throw new Error(`--resize ${o.resize}: choose bilinear or shortest_bicubic_crop`);
       const weightsDir = path.resolve(PROJECT_ROOT, loadConfig(o.config).paths.weights);
-      const { result, report } = await exportCommand({ ...o, weightsDir, resize: o.resize, randomSeed: Number(o.randomSeed), headDim: Number(o.headDim) });
+      const { result, report } = await exportCommand({ ...o, weightsDir, resize: o.resize });
       console.log(formatExportResult(result));
       if (report) {
         console.log(formatVerifyReport(report));

@@ -20,7 +20,8 @@ import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
 import { clipInferenceGraph, graphModelInferenceGraph, transpose2d } from './inference-graph';
 import { readOnnxAbout, writeOnnx } from './onnx';
-import { randomClipWeights, rng } from './random-weights';
+import { randomClipWeights } from './random-weights';
+import { Rng } from '../util/random';
 import { writeSavedModel, type SavedModelWriteResult } from './savedmodel';
 import { writeSubmissionZip } from './submission';
 import { formatVerifyReport, verifySubmission, type VerifyReport } from './verify';
@@ -125,10 +126,10 @@ export function headFromCheckpoint(dir: string, inDim: number, backbone?: string
 }
 
 function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
-  const r = rng(seed + 1);
+  const r = new Rng(seed + 1);
   const limit = Math.sqrt(6 / (inDim + dim));
   return new Map([
-    ['head.kernel', f32(Array.from({ length: inDim * dim }, () => (r() * 2 - 1) * limit), [inDim, dim])],
+    ['head.kernel', f32(Array.from({ length: inDim * dim }, () => (r.float() * 2 - 1) * limit), [inDim, dim])],
     ['head.bias', f32(new Float32Array(dim), [dim])],
   ]);
 }

@@ -4,16 +4,14 @@ import { gridSize } from '../model/vit-config';
 import type { HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
-import { mulberry32 } from '../util/random';
-
-export const rng = mulberry32;
+import { Rng } from '../util/random';
 
 export function randomClipWeights(cfg: VitConfig, headDim = 64, seed = 1): NamedWeights {
-  const r = rng(seed);
+  const r = new Rng(seed);
   const w: NamedWeights = new Map();
   const rand = (name: string, shape: number[], scale: number, offset = 0): void => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const t: HostTensor = f32(Array.from({ length: n }, () => offset + (r() * 2 - 1) * scale), shape);
+    const t: HostTensor = f32(Array.from({ length: n }, () => offset + (r.float() * 2 - 1) * scale), shape);
     w.set(name, t);
   };
   const width = cfg.width;
@@ -47,12 +45,12 @@ export function randomClipWeights(cfg: VitConfig, headDim = 64, seed = 1): Named
 
 /** A uint8 RGB image with smooth structure (gradients + noise), seeded. */
 export function randomImage(width: number, height: number, seed: number, gray = false): Uint8Array {
-  const r = rng(seed);
+  const r = new Rng(seed);
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
     const base = 128 + 100 * Math.sin((x / width) * 6 + seed) * Math.cos((y / height) * 4);
-    const g = Math.round(Math.min(255, Math.max(0, base + 20 * (r() - 0.5))));
-    for (let c = 0; c < 3; c++) out[(y * width + x) * 3 + c] = gray ? g : Math.round(Math.min(255, Math.max(0, base + 60 * (r() - 0.5) + 30 * c)));
+    const g = Math.round(Math.min(255, Math.max(0, base + 20 * (r.float() - 0.5))));
+    for (let c = 0; c < 3; c++) out[(y * width + x) * 3 + c] = gray ? g : Math.round(Math.min(255, Math.max(0, base + 60 * (r.float() - 0.5) + 30 * c)));
   }
   return out;
 }

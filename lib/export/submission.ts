@@ -6,17 +6,18 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Zip, ZipPassThrough } from 'fflate';
+import { listFilesSorted } from '../util/walk';
 
 export const SUBMISSION_FILES = ['saved_model.pb', 'variables/variables.index', 'variables/variables.data-00000-of-00001'] as const;
 const CHUNK = 16 << 20;
 const ZIP32_LIMIT = 2 ** 32 - (1 << 20);
 
-/** Zips every file under `savedModelDir` with paths relative to it; writes atomically (tmp + rename). */
+/** Zips every file under `savedModelDir` (lib/util/walk: sorted, hidden entries skipped) with paths relative to it; writes atomically (tmp + rename). */
 export async function writeSubmissionZip(savedModelDir: string, zipFile: string): Promise<{ bytes: number; files: string[] }> {
   for (const f of SUBMISSION_FILES) {
     if (!fs.existsSync(path.join(savedModelDir, f))) throw new Error(`${path.join(savedModelDir, f)}: missing; not a SavedModel directory`);
   }
-  const files = listFiles(savedModelDir);
+  const files = listFilesSorted(savedModelDir);
   const total = files.reduce((sum, f) => sum + fs.statSync(path.join(savedModelDir, f)).size, 0);
   // fflate writes classic zip (no ZIP64): offsets and sizes must stay below 4 GiB
   if (total >= ZIP32_LIMIT) throw new Error(`${savedModelDir}: ${(total / 2 ** 30).toFixed(2)} GiB of files; submission.zip without ZIP64 holds at most 4 GiB (a ViT-H export is ~2.5 GB)`);
@@ -57,9 +58,3 @@ export async function writeSubmissionZip(savedModelDir: string, zipFile: string)
   return { bytes: fs.statSync(zipFile).size, files };
 }
 
-function listFiles(dir: string, rel = ''): string[] {
-  return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    return e.isDirectory() ? listFiles(dir, r) : [r];
-  }).sort();
-}

@@ -8,6 +8,7 @@ import { initBackend } from '../device';
 import { parseSchema } from '../data/schema';
 import { writeFileAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
+import { intFlag, secondsFlag } from '../util/int-flag';
 import { formatBaselines } from '../retrieval/baselines';
 import { jigBaselines } from './baselines';
 import { buildDemoGallery } from './demo-gallery';
@@ -107,22 +108,12 @@ export async function serveCommand(opts: ServeCommandOptions, log: (s: string) =
   return server;
 }
 
-const int = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a non-negative integer, got "${v}"`);
-  return Number(v);
-};
-
-const seconds = (name: string) => (v: string) => {
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${name} must be a non-negative number of seconds, got "${v}"`);
-  return Number(v);
-};
-
 export function register(program: Command): void {
   const galleryOptions = (c: Command) =>
     c
       .option('--gallery <dir|tfrecords>', 'image folder (labels from sub-folders) or TFRecord file/folder; default: the bundled demo gallery')
       .option('--model <demo|file.onnx>', 'embedder: the demo colour/texture descriptor or an exported ONNX model', 'demo')
-      .option('--image-size <n>', 'only for exported models that record no preprocessing: feed N x N squashes', int('--image-size'))
+      .option('--image-size <n>', 'only for exported models that record no preprocessing: feed N x N squashes', intFlag('--image-size'))
       .option('--schema <name|json>', 'TFRecord feature names (preset or JSON)')
       .option('--cache-dir <dir>', 'where embedded gallery indexes are cached')
       .option('--strict', 'fail on the first image that does not decode (default: skip it, name it and say how many)');
@@ -130,7 +121,7 @@ export function register(program: Command): void {
   galleryOptions(program.command('jig').description('search query images against a gallery and write a self-contained HTML report'))
     .option('--queries <dir>', 'query images (sub-folder = label gives ground truth); default: the demo queries')
     .option('--out <file>', 'report file', path.join(PROJECT_ROOT, 'outputs', 'jig', 'report.html'))
-    .option('-k <n>', 'matches shown per query', int('-k'), 5)
+    .option('-k <n>', 'matches shown per query', intFlag('-k'), 5)
     .option('--no-baselines', "with a --model: leave out the training-free baselines (its untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the gallery, and the whitening fitted on its training features when it carries one)")
     .action(async (o: JigCommandOptions) => {
       await jigCommand(o);
@@ -138,14 +129,14 @@ export function register(program: Command): void {
 
   galleryOptions(program.command('serve').description('web app: search the gallery with uploaded images (JSON API under /api)'))
     .option('--host <addr>', 'address to bind (default loopback only)', '127.0.0.1')
-    .option('--port <n>', 'port (0 = any free one)', int('--port'), 8080)
-    .option('--max-upload-bytes <n>', 'largest accepted upload', int('--max-upload-bytes'), DEFAULT_LIMITS.maxBytes)
-    .option('--max-pixels <n>', 'largest accepted width*height', int('--max-pixels'), DEFAULT_LIMITS.maxPixels)
-    .option('--decode-seconds <n>', 'deadline of one upload\'s decode: its decoder process is killed there and the upload refused with 413', seconds('--decode-seconds'), DEFAULT_LIMITS.decodeSeconds)
+    .option('--port <n>', 'port (0 = any free one)', intFlag('--port'), 8080)
+    .option('--max-upload-bytes <n>', 'largest accepted upload', intFlag('--max-upload-bytes'), DEFAULT_LIMITS.maxBytes)
+    .option('--max-pixels <n>', 'largest accepted width*height', intFlag('--max-pixels'), DEFAULT_LIMITS.maxPixels)
+    .option('--decode-seconds <n>', 'deadline of one upload\'s decode: its decoder process is killed there and the upload refused with 413', secondsFlag('--decode-seconds'), DEFAULT_LIMITS.decodeSeconds)
     .option('--allow-host <name>', 'also answer requests whose Host header is this name (repeatable; "*" = any). Loopback names and IP literals are always answered; other names are refused against DNS rebinding', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--decodes <n>', 'uploads decoded and embedded at once', int('--decodes'), DEFAULT_SERVE.decodes.concurrent)
-    .option('--queue <n>', 'uploads that may wait for a decode slot; beyond that 503 + Retry-After', int('--queue'), DEFAULT_SERVE.decodes.queued)
-    .option('--large-pixels <n>', 'uploads over this many pixels (from their header) decode in a lane of their own, one at a time, so huge uploads never hold up ordinary queries', int('--large-pixels'), DEFAULT_SERVE.decodes.largePixels)
+    .option('--decodes <n>', 'uploads decoded and embedded at once', intFlag('--decodes'), DEFAULT_SERVE.decodes.concurrent)
+    .option('--queue <n>', 'uploads that may wait for a decode slot; beyond that 503 + Retry-After', intFlag('--queue'), DEFAULT_SERVE.decodes.queued)
+    .option('--large-pixels <n>', 'uploads over this many pixels (from their header) decode in a lane of their own, one at a time, so huge uploads never hold up ordinary queries', intFlag('--large-pixels'), DEFAULT_SERVE.decodes.largePixels)
     .action(async (o: ServeCommandOptions) => {
       await serveCommand(o);
     });

@@ -14,6 +14,7 @@ import { ExactIndex } from '../retrieval/exact-index';
 import { embedToDir, readEmbeddings, type Embeddings, type ImageSource } from '../retrieval/embed';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
+import { listFilesSorted } from '../util/walk';
 import { decodeForEmbedder, DEFAULT_LIMITS, thumbnail, type ImageLimits } from './image';
 
 export interface GalleryItem {
@@ -74,27 +75,16 @@ interface Source {
   files: string[];
 }
 
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.name.startsWith('.')) continue;
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
-
 /** Image files under `dir` with labels from folder names (`<label>/x.jpg` or `<domain>/<label>/x.jpg`). */
 export function listImageFolder(dir: string): Array<GalleryItem & { file: string }> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: not a folder of images`);
-  return walk(dir)
-    .filter((f) => IMAGE_EXT.test(f))
-    .map((file) => {
-      const parts = path.relative(dir, file).split(path.sep);
+  return listFilesSorted(dir)
+    .filter((rel) => IMAGE_EXT.test(rel))
+    .map((rel) => {
+      const parts = rel.split('/');
       return {
-        file,
-        key: parts.join('/'),
+        file: path.join(dir, rel),
+        key: rel,
         label: parts.length >= 2 ? parts[parts.length - 2] : undefined,
         domain: parts.length >= 3 ? parts[0] : undefined,
       };
@@ -103,7 +93,7 @@ export function listImageFolder(dir: string): Array<GalleryItem & { file: string
 
 function tfrecordFiles(source: string): string[] {
   if (fs.statSync(source).isFile()) return [source];
-  return walk(source).filter((f) => TFRECORD_EXT.test(f));
+  return listFilesSorted(source).filter((rel) => TFRECORD_EXT.test(rel)).map((rel) => path.join(source, rel));
 }
 
 async function openSource(source: string, schema: RecordSchema): Promise<Source> {

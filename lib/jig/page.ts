@@ -3,6 +3,7 @@
  * scores, browse the gallery, read the index statistics. Plain HTML + JS, no external assets
  * (works offline); all data comes from the JSON API in server.ts and is written with textContent.
  */
+import { escapeHtml } from '../util/html';
 
 export interface PageOptions {
   title: string;
@@ -77,13 +78,12 @@ $('next').addEventListener('click', () => browse(offset + PAGE));
 stats(); browse(0);
 `;
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function jigPageHtml(opts: PageOptions): string {
   const ks = [1, 5, 10, 20].includes(opts.k) ? [1, 5, 10, 20] : [opts.k, 1, 5, 10, 20];
   const options = ks.map((k) => `<option value="${k}"${k === opts.k ? ' selected' : ''}>${k}</option>`).join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(opts.title)}</title><style>${CSS}</style></head>
-<body><header><h1>${esc(opts.title)}</h1><div id="stats">loading index statistics…</div></header><main>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(opts.title)}</title><style>${CSS}</style></head>
+<body><header><h1>${escapeHtml(opts.title)}</h1><div id="stats">loading index statistics…</div></header><main>
 <section><div id="drop">Drop a query image here, or <label>pick one: <input type="file" id="query-file" accept="image/*"></label>
  &nbsp; top-<select id="k">${options}</select> &nbsp; <small>(max ${(opts.maxBytes / 1048576).toFixed(0)} MiB)</small></div>
 <div id="query-row"><div><h3>Query</h3><img id="query-preview" alt=""></div><div style="flex:1"><h3>Matches</h3><div id="status"></div><div id="results" class="grid"></div></div></div></section>

@@ -4,6 +4,7 @@ import { weightsPath } from './backbones';
 import { downloadWeights } from './download';
 import { formatSummary, modelSummary, type ModelSummary } from './summary';
 import { getVitConfig } from './vit-config';
+import { intFlag } from '../util/int-flag';
 
 export interface SummaryOptions {
   model: string;
@@ -31,12 +32,12 @@ export function register(program: Command): void {
     .description('Keras-style summary of a CLIP ViT + Dropout/Dense/L2 head, computed from the config (no weights needed)')
     .option('--model <name>', 'ViT config name (lib/model/vit-config.ts)', 'ViT-H-14')
     .option('--no-proj', 'drop the CLIP output projection (the reference notebook: 1280-d ViT-H features)')
-    .option('--dim <n>', 'embedding width; 0 = backbone only', '64')
-    .option('--image-size <px>', 'input size (positional embedding is resampled when loading)')
-    .option('--patch-stride <px>', 'patch stride (< patch size: overlapping patches)')
+    .option('--dim <n>', 'embedding width; 0 = backbone only', intFlag('--dim'), 64)
+    .option('--image-size <px>', 'input size (positional embedding is resampled when loading)', intFlag('--image-size', 1))
+    .option('--patch-stride <px>', 'patch stride (< patch size: overlapping patches)', intFlag('--patch-stride', 1))
     .option('--json', 'print JSON')
-    .action((o: { model: string; proj: boolean; dim: string; imageSize?: string; patchStride?: string; json?: boolean }) => {
-      const s = summaryCommand({ model: o.model, proj: o.proj, dim: Number(o.dim), imageSize: o.imageSize ? Number(o.imageSize) : undefined, patchStride: o.patchStride ? Number(o.patchStride) : undefined });
+    .action((o: { model: string; proj: boolean; dim: number; imageSize?: number; patchStride?: number; json?: boolean }) => {
+      const s = summaryCommand({ model: o.model, proj: o.proj, dim: o.dim, imageSize: o.imageSize, patchStride: o.patchStride });
       console.log(o.json ? JSON.stringify(s, null, 2) : formatSummary(s));
     });
 

@@ -14,8 +14,8 @@ export interface EmbeddingHeadConfig {
 
 export const DEFAULT_HEAD: Omit<EmbeddingHeadConfig, 'inDim'> = { dim: 64, dropout: 0.2 };
 
-/** x / max(||x||, eps) row-wise (tf.math.l2_normalize). */
-export function l2Normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
+/** x / max(||x||, eps) row-wise on a tensor (tf.math.l2_normalize; differentiable, for the model and training graphs); host Float32Array rows: lib/retrieval/vector-index l2Normalize. */
+export function l2NormalizeTensor(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.maximum(tf.sum(tf.square(x), -1, true), eps * eps))));
 }
 
@@ -55,7 +55,7 @@ export class EmbeddingHead {
 
   /** Dropout + Dense + L2: the embedding. */
   forward(x: tf.Tensor2D, training = false): tf.Tensor2D {
-    return tf.tidy(() => l2Normalize(this.project(x, training)));
+    return tf.tidy(() => l2NormalizeTensor(this.project(x, training)));
   }
 
   namedWeights(): Map<string, tf.Tensor> {

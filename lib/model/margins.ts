@@ -6,7 +6,7 @@
  * Output: scaled logits s·cos with the target class's cosine replaced by its margin version.
  */
 import * as tf from '@tensorflow/tfjs';
-import { l2Normalize } from './heads';
+import { l2NormalizeTensor } from './heads';
 
 export interface MarginConfig {
   kind: 'arcface' | 'cosface';
@@ -98,7 +98,7 @@ export class MarginHead {
   /** cos θ between each embedding and each class [B, numClasses] (max over sub-centres). */
   cosine(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy((): tf.Tensor2D => {
-      const cos: tf.Tensor2D = tf.matMul(l2Normalize(x), l2Normalize(this.weight as tf.Tensor2D), false, true);
+      const cos: tf.Tensor2D = tf.matMul(l2NormalizeTensor(x), l2NormalizeTensor(this.weight as tf.Tensor2D), false, true);
       const { numClasses, k } = this.config;
       return k === 1 ? cos : (tf.max(cos.reshape([x.shape[0], numClasses, k]), -1) as tf.Tensor2D);
     });

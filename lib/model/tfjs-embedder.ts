@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { normalizeRgb, resizeForModel } from '../data/image';
 import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
-import { l2Normalize, type EmbeddingHead } from './heads';
+import { l2NormalizeTensor, type EmbeddingHead } from './heads';
 import type { Vit } from './vit';
 import { featureDim, type Preprocess } from './vit-config';
 
@@ -61,7 +61,7 @@ export function createFeatureEmbedder(backbone: FeatureExtractor, head: Embeddin
         }
         const y = tf.tidy(() => {
           const feats = backbone.features(tf.tensor4d(pixels, [batch.length, size, size, 3]));
-          return head ? head.forward(feats, false) : opts.raw ? feats : l2Normalize(feats);
+          return head ? head.forward(feats, false) : opts.raw ? feats : l2NormalizeTensor(feats);
         });
         out.set(await y.data(), start * dim);
         y.dispose();

@@ -9,12 +9,7 @@ import { openBaselineBackbone } from './baseline-backbone';
 import type { TrainWhitening } from './train-whitening';
 import { embedToDir, folderSource, readEmbeddings, tfrecordSource } from './embed';
 import { buildIndex, evalCommand } from './evaluate';
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
-  return n;
-}
+import { intFlag } from '../util/int-flag';
 
 function indexKind(v: string): 'exact' | 'hnsw' {
   if (v !== 'exact' && v !== 'hnsw') throw new InvalidArgumentError(`expected "exact" or "hnsw", got "${v}"`);
@@ -58,10 +53,10 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
     .option('--solution <csv>', 'host-style solution CSV id,<space-separated index ids>,Usage[,domain] (default: same class folder = relevant)')
     .option('--out <json>', 'write the full report as JSON')
     .option('--index-kind <kind>', 'exact or hnsw (when --index holds embeddings)', indexKind, 'exact')
-    .option('-k, --k <n>', 'neighbours per query', positiveInt, 100)
+    .option('-k, --k <n>', 'neighbours per query', intFlag('-k', 1), 100)
     .option('--ignore-extra', 'with --solution: leave out query embeddings the solution does not list (the host rejects them)')
     .option('--work <dir>', 'where embedded image folders are cached (default <paths.cache>/eval)')
-    .option('--batch <n>', 'images per batch when embedding', positiveInt, 32)
+    .option('--batch <n>', 'images per batch when embedding', intFlag('--batch', 1), 32)
     .option('--no-baselines', "with --model: skip the training-free baselines (the model's untrained backbone: raw features, PCA-64 and whitened PCA-64 fitted on the index, and the whitened PCA-64 fitted on the training features when the model carries it)")
     .action(async (o: EvalArgs) => {
       const model = o.model ? await loadModel(o.model) : undefined;
@@ -79,8 +74,8 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
     .argument('<embeddings>', 'embeddings directory')
     .argument('<out>', 'index directory to write (replaced atomically)')
     .option('--kind <kind>', 'exact or hnsw', indexKind, 'exact')
-    .option('--m <n>', 'HNSW graph degree', positiveInt, 16)
-    .option('--ef-construction <n>', 'HNSW build beam', positiveInt, 200)
+    .option('--m <n>', 'HNSW graph degree', intFlag('--m', 1), 16)
+    .option('--ef-construction <n>', 'HNSW build beam', intFlag('--ef-construction', 1), 200)
     .action(async (emb: string, out: string, o: { kind: 'exact' | 'hnsw'; m: number; efConstruction: number }) => {
       const index = buildIndex(readEmbeddings(emb), o.kind, { hnsw: { m: o.m, efConstruction: o.efConstruction } });
       index.save(out);
@@ -94,7 +89,7 @@ export function register(program: Command, loadModel: ModelLoader, workDir: () =
     .argument('<inputs...>', 'one image folder, or TFRecord files / a folder of them')
     .requiredOption('--model <model>', 'model.onnx, a saved_model folder, a `guie run` folder or a training checkpoint')
     .requiredOption('--out <dir>', 'embeddings directory (vectors.f32, ids.txt, state.json)')
-    .option('--batch <n>', 'images per batch', positiveInt, 32)
+    .option('--batch <n>', 'images per batch', intFlag('--batch', 1), 32)
     .option('--image-key <key>', 'TFRecord feature with the encoded image (default: the records\' manifest or image/encoded)')
     .option('--id-key <key>', 'TFRecord feature with the image id (default: the manifest\'s, else shard:record)')
     .option('--restart', 'discard a previous run in --out')

@@ -17,6 +17,7 @@ import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
 import { writeFileAtomic, writeJsonAtomic, writeFileSynced } from '../util/atomic';
 import { progress, ProgressOptions } from '../util/progress';
+import { listFilesSorted } from '../util/walk';
 import { readF32 } from './exact-index';
 import { decodeRgb, resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
@@ -38,26 +39,17 @@ export interface ImageSource {
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
 
-function listImages(dir: string, root: string, out: string[]): void {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) listImages(p, root, out);
-    else if (IMAGE_EXT.has(path.extname(e.name).toLowerCase())) out.push(path.relative(root, p));
-  }
-}
-
-/** Every image under `root`, sorted by path; id = path relative to root with '/' separators. With `preprocess`, images decode straight to that model geometry (what training and evaluation feed a backbone). */
+/** Every image under `root` in lib/util/walk's order (code points of the relative path, hidden entries skipped); id = that '/'-separated relative path. With `preprocess`, images decode straight to that model geometry (what training and evaluation feed a backbone). */
 export function folderSource(root: string, preprocess?: Preprocess): ImageSource {
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`${root}: not a directory of images`);
-  const files: string[] = [];
-  listImages(root, root, files);
+  const files = listFilesSorted(root).filter((rel) => IMAGE_EXT.has(path.extname(rel).toLowerCase()));
   return {
     name: `folder:${path.resolve(root)}`,
     size: files.length,
     async *items() {
       for (const rel of files) {
         const file = path.join(root, rel);
-        yield { id: rel.split(path.sep).join('/'), decode: async () => decodeTo(await fs.promises.readFile(file), file, preprocess) };
+        yield { id: rel, decode: async () => decodeTo(await fs.promises.readFile(file), file, preprocess) };
       }
     },
   };

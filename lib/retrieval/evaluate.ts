@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Embedder } from '../embedder';
 import { writeJsonAtomic } from '../util/atomic';
+import { listFilesSorted } from '../util/walk';
 import type { BaselineBackbone } from './baseline-backbone';
 import { compareToBaselines, formatBaselines, scoreBaselines, type BaselineOutcome } from './baselines';
 import { embedToDir, Embeddings, folderSource, ImageSource, readEmbeddings } from './embed';
@@ -163,18 +164,10 @@ const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(
 
 /** Names, sizes and times of the images under `dir`: a changed folder gets a fresh cache instead of a resume error. */
 function listingStamp(dir: string): string {
-  const parts: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else {
-        const st = fs.statSync(p);
-        parts.push(`${path.relative(dir, p)}:${st.size}:${st.mtimeMs}`);
-      }
-    }
-  };
-  walk(dir);
+  const parts = listFilesSorted(dir).map((rel) => {
+    const st = fs.statSync(path.join(dir, rel));
+    return `${rel}:${st.size}:${st.mtimeMs}`;
+  });
   return short(parts.join('\n'));
 }
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Preprocess } from '../model/vit-config';
 import type { HeadConfig } from './model';
-import type { RngState } from './rng';
+import type { RngState } from '../util/random';
 import { writeFileSynced } from '../util/atomic';
 
 const FORMAT = 'guie-train-checkpoint';

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { fitPca, whiteningMap, type Pca } from '../retrieval/pca';
 import type { Dataset } from './loop';
 import { initHeadWeights, type HeadConfig, type HeadWeights } from './model';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 export type HeadInit = 'random' | 'whitening';
 

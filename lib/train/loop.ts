@@ -17,7 +17,7 @@ import { checkpointName, type CheckpointModel, CheckpointState, latestCheckpoint
 import type { TrainModel } from './model';
 import { clipByGlobalNorm, GradAccumulator, makeOptimizer, NamedTensors, Optimizer, OptimizerConfig, Param, paramGroups } from './optim';
 import { EMA_PREFIX, WeightEma } from './ema';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 import { makeSchedule, ScheduleConfig } from './schedule';
 import { EventWriter, writeProjector } from './tensorboard';
 import { embedAll, leaveOneOutMP5, ValidationResult } from './validate';

@@ -5,11 +5,11 @@
  * the seeded Rng and dropout masks are drawn from it, so a run is reproducible bit for bit.
  */
 import * as tf from '@tensorflow/tfjs';
-import { EmbeddingHead, l2Normalize } from '../model/heads';
+import { EmbeddingHead, l2NormalizeTensor } from '../model/heads';
 import { softmaxCrossEntropy } from '../model/loss';
 import { marginLogits } from '../model/margins';
 import type { Param } from './optim';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 export type MarginKind = 'arcface' | 'cosface';
 
@@ -97,7 +97,7 @@ export function createModel(cfg: HeadConfig, weights: HeadWeights, backbone?: Ba
     { name: 'head.margin.weight', variable: marginW },
   ];
   const features = (x: tf.Tensor) => (backbone ? backbone.forward(x) : (x as tf.Tensor2D));
-  const project = (f: tf.Tensor2D) => l2Normalize(tf.add(tf.matMul(f, projW, false, true), projB) as tf.Tensor2D);
+  const project = (f: tf.Tensor2D) => l2NormalizeTensor(tf.add(tf.matMul(f, projW, false, true), projB) as tf.Tensor2D);
   return {
     params,
     config: cfg,
@@ -106,7 +106,7 @@ export function createModel(cfg: HeadConfig, weights: HeadWeights, backbone?: Ba
         let f = features(x);
         if (rng && cfg.dropout > 0) f = tf.mul(f, dropoutMask(rng, f.shape, cfg.dropout));
         const e = project(f);
-        let cos: tf.Tensor2D = tf.matMul(e, l2Normalize(marginW), false, true);
+        let cos: tf.Tensor2D = tf.matMul(e, l2NormalizeTensor(marginW), false, true);
         if (k > 1) cos = tf.max(cos.reshape([-1, cfg.numClasses, k]), -1) as tf.Tensor2D;
         const logits = marginLogits(cos, labels, { kind: cfg.margin, s: cfg.scale, margins });
         return softmaxCrossEntropy(logits, labels, cfg.labelSmoothing ?? 0);

@@ -5,7 +5,7 @@
  * learned 64-d projection that finds the signal subspace is good.
  */
 import type { FeatureBatch } from './feature-cache';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 export interface SyntheticConfig {
   classes: number;

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import type { RgbImage } from '../core/rgb-image';
 import { calibratedPrecisionAt, Relevance } from '../retrieval/metrics';
 import type { SearchResult } from '../retrieval/vector-index';
+import { escapeHtml } from '../util/html';
 
 export interface GridCell {
   id: string;
@@ -23,7 +24,6 @@ export interface GridRow {
   precision?: number;
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A JPEG thumbnail (longest side `size`) as a data URI, from a file, encoded bytes or raw RGB. */
 export async function thumbnailDataUri(input: string | Uint8Array | RgbImage, size = 96): Promise<string> {
@@ -39,10 +39,10 @@ export function retrievalGridHtml(rows: readonly GridRow[], opts: { thumb?: numb
   const px = opts.thumb ?? 96;
   const cell = (c: GridCell, role: 'query' | 'neighbour') => {
     const colour = c.hit === true ? '#2ca02c' : c.hit === false ? '#d62728' : '#1f77b4';
-    const caption = role === 'query' ? esc(c.id) : `${esc(c.id)}<br>${c.score === undefined ? '' : c.score.toFixed(3)}`;
+    const caption = role === 'query' ? escapeHtml(c.id) : `${escapeHtml(c.id)}<br>${c.score === undefined ? '' : c.score.toFixed(3)}`;
     return (
       `<td style="padding:4px;text-align:center;vertical-align:top;font:11px system-ui,sans-serif">` +
-      `<img src="${esc(c.src)}" alt="${esc(c.id)}" style="width:${px}px;height:${px}px;object-fit:contain;border:4px solid ${colour};background:#f4f4f4"><br>${caption}</td>`
+      `<img src="${escapeHtml(c.src)}" alt="${escapeHtml(c.id)}" style="width:${px}px;height:${px}px;object-fit:contain;border:4px solid ${colour};background:#f4f4f4"><br>${caption}</td>`
     );
   };
   const body = rows
@@ -51,7 +51,7 @@ export function retrievalGridHtml(rows: readonly GridRow[], opts: { thumb?: numb
       return `<tr>${cell(r.query, 'query')}${p}<td style="width:12px"></td>${r.neighbours.map((n) => cell(n, 'neighbour')).join('')}</tr>`;
     })
     .join('\n');
-  const title = opts.title ? `<h3 style="font-family:system-ui,sans-serif">${esc(opts.title)}</h3>` : '';
+  const title = opts.title ? `<h3 style="font-family:system-ui,sans-serif">${escapeHtml(opts.title)}</h3>` : '';
   return `${title}<table class="guie-retrieval-grid" style="border-collapse:collapse">\n${body}\n</table>`;
 }
 

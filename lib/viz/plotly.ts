@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
+import { escapeHtml } from '../util/html';
 
 export interface PlotlyFigure {
   data: Array<Record<string, unknown>>;
@@ -34,10 +35,10 @@ export function figureHtml(fig: PlotlyFigure, opts: { height?: number } = {}): s
 export function pageHtml(title: string, blocks: Array<PlotlyFigure | string>): string {
   const body = blocks.map((b) => (typeof b === 'string' ? b : figureHtml(b))).join('\n');
   const needsPlotly = blocks.some((b) => typeof b !== 'string');
-  const esc = title.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc}</title>${needsPlotly ? `<script src="${PLOTLY_FILE}"></script>` : ''}
+  const safeTitle = escapeHtml(title);
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${safeTitle}</title>${needsPlotly ? `<script src="${PLOTLY_FILE}"></script>` : ''}
 <style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head>
-<body><h1>${esc}</h1>\n${body}\n</body></html>\n`;
+<body><h1>${safeTitle}</h1>\n${body}\n</body></html>\n`;
 }
 
 /** Writes the page to `file` and, once per folder, plotly.js beside it (offline: no CDN). */

@@ -4,7 +4,7 @@
  */
 import { UMAP } from 'umap-js';
 import type { PlotlyFigure } from './plotly';
-import { mulberry32 } from '../util/random';
+import { Rng } from '../util/random';
 
 export interface Projection {
   /** n*2 row-major coordinates. */
@@ -99,12 +99,13 @@ export function umap2(vectors: Float32Array, dim: number, opts: UmapOptions = {}
   const n = vectors.length / dim;
   if (!Number.isInteger(n) || n < 3) throw new Error(`umap2: need at least 3 rows of dim ${dim}, got ${vectors.length} floats`);
   const rows = Array.from({ length: n }, (_, i) => Array.from(vectors.subarray(i * dim, (i + 1) * dim)));
+  const rand = new Rng(opts.seed ?? 42);
   const umap = new UMAP({
     nComponents: 2,
     nNeighbors: Math.min(opts.nNeighbors ?? 15, n - 1),
     minDist: opts.minDist ?? 0.1,
     nEpochs: opts.nEpochs,
-    random: mulberry32(opts.seed ?? 42),
+    random: () => rand.float(),
   });
   const out = umap.fit(rows);
   return { points: Float32Array.from(out.flat()) };

@@ -5,7 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { normalizeRgb, resizeForModel } from '../../lib/data/image';
 import { listInstances, picturesSource } from '../../lib/data/builders/photos';
-import { drawViewParams, renderView, seededRandom, DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../../lib/data/builders/views';
+import { drawViewParams, renderView, DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../../lib/data/builders/views';
+import { Rng } from '../../lib/util/random';
 import type { Preprocess } from '../../lib/model/vit-config';
 
 /** Keyed by the package version, so the decode runs once per machine, not once per test run. */
@@ -45,8 +46,8 @@ export async function twoViews(n: number): Promise<[Uint8Array[], Uint8Array[]]>
   const b: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     const photo = fs.readFileSync(path.join(src.dir, instances[i * step]));
-    a.push(await renderView(photo, drawViewParams(seededRandom(`test/${i}/a`), MILD), 256));
-    b.push(await renderView(photo, drawViewParams(seededRandom(`test/${i}/b`), MILD), 256));
+    a.push(await renderView(photo, drawViewParams(Rng.fromKey(`test/${i}/a`), MILD), 256));
+    b.push(await renderView(photo, drawViewParams(Rng.fromKey(`test/${i}/b`), MILD), 256));
   }
   return [a, b];
 }

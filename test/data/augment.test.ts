@@ -1,4 +1,5 @@
-import { applyAugment, augmentBytes, augmentImage, colorJitter, DEFAULT_AUGMENT, fillBox, mixSeed, randomResizedCropBox, rng, sampleAugment, type AugmentParams } from '../../lib/data/augment';
+import { applyAugment, augmentBytes, augmentImage, colorJitter, DEFAULT_AUGMENT, fillBox, mixSeed, randomResizedCropBox, sampleAugment, type AugmentParams } from '../../lib/data/augment';
+import { Rng } from '../../lib/util/random';
 import { decodeRgb, decodeRgbFast } from '../../lib/data/image';
 import type { RgbImage } from '../../lib/core/rgb-image';
 import { cropResizeBicubic } from '../../lib/data/resample';
@@ -21,15 +22,15 @@ describe('augmentation parameters', () => {
     expect(sampleAugment(5, DEFAULT_AUGMENT, 100, 80, 32)).toEqual(sampleAugment(5, DEFAULT_AUGMENT, 100, 80, 32));
     expect(sampleAugment(5, DEFAULT_AUGMENT, 100, 80, 32)).not.toEqual(sampleAugment(6, DEFAULT_AUGMENT, 100, 80, 32));
     expect(mixSeed(1, 0, 2)).not.toBe(mixSeed(1, 2, 0));
-    const r = rng(1);
-    const xs = Array.from({ length: 1000 }, r);
+    const r = new Rng(1);
+    const xs = Array.from({ length: 1000 }, () => r.float());
     expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...xs)).toBeLessThan(1);
     expect(Math.abs(xs.reduce((a, b) => a + b) / 1000 - 0.5)).toBeLessThan(0.05);
   });
 
   test('random resized crop stays inside the image with area and ratio in range (torchvision rule)', () => {
-    const r = rng(9);
+    const r = new Rng(9);
     for (let i = 0; i < 500; i++) {
       const b = randomResizedCropBox(r, 120, 90, [0.25, 1], [3 / 4, 4 / 3]);
       expect(b.left).toBeGreaterThanOrEqual(0);
@@ -42,7 +43,7 @@ describe('augmentation parameters', () => {
       expect(b.width / b.height).toBeLessThan(1.43);
     }
     // No valid crop for an extreme aspect ratio: centre crop clamped to the ratio range.
-    expect(randomResizedCropBox(rng(1), 400, 10, [0.99, 1], [3 / 4, 4 / 3])).toEqual({ left: 193, top: 0, width: 13, height: 10 });
+    expect(randomResizedCropBox(new Rng(1), 400, 10, [0.99, 1], [3 / 4, 4 / 3])).toEqual({ left: 193, top: 0, width: 13, height: 10 });
   });
 });
 

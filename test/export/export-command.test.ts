@@ -6,7 +6,7 @@ import * as path from 'path';
 import { exportCommand, formatExportResult } from '../../lib/export/export-model';
 import { readSavedModel } from '../../lib/export/savedmodel';
 import { saveCheckpoint } from '../../lib/train/checkpoint';
-import { rng } from '../../lib/export/random-weights';
+import { Rng } from '../../lib/util/random';
 import { createExportEmbedder, engineFromEnv } from '../../lib/export/onnx-embedder';
 import { loadBackbone } from '../../lib/model/backbones';
 import { readTrainWhitening, TRAIN_WHITENING, writeTrainWhitening } from '../../lib/retrieval/train-whitening';
@@ -19,8 +19,8 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 function checkpointWithHead(inDim: number, dim: number): { dir: string; kernel: Float32Array } {
-  const r = rng(9);
-  const kernel = Float32Array.from({ length: inDim * dim }, () => r() - 0.5);
+  const r = new Rng(9);
+  const kernel = Float32Array.from({ length: inDim * dim }, () => r.float() - 0.5);
   const tensors = new Map([
     ['param/head.kernel', { shape: [inDim, dim], values: kernel }],
     ['param/head.bias', { shape: [dim], values: new Float32Array(dim).fill(0.01) }],
@@ -93,11 +93,11 @@ it('the GeM MobileNetV2 exports with its pooling inside: ONNX Runtime, the Saved
 it("export carries the run's training whitening beside the model, never another run's, and drops a stale one", async () => {
   // a run folder: run.json, train-whitening.json, checkpoints/ckpt-1 whose state records the run's features
   const run = path.join(root, 'run-w');
-  const r = rng(4);
-  const pca = { dim: 32, k: 4, mean: Float32Array.from({ length: 32 }, () => r()), components: Float32Array.from({ length: 128 }, () => r() - 0.5), variances: Float32Array.from([4, 3, 2, 1]) };
+  const r = new Rng(4);
+  const pca = { dim: 32, k: 4, mean: Float32Array.from({ length: 32 }, () => r.float()), components: Float32Array.from({ length: 128 }, () => r.float() - 0.5), variances: Float32Array.from([4, 3, 2, 1]) };
   const ckpt = (featureKey: string) => {
     const tensors = new Map([
-      ['param/head.kernel', { shape: [32, 64], values: Float32Array.from({ length: 32 * 64 }, () => r() - 0.5) }],
+      ['param/head.kernel', { shape: [32, 64], values: Float32Array.from({ length: 32 * 64 }, () => r.float() - 0.5) }],
       ['param/head.bias', { shape: [64], values: new Float32Array(64) }],
     ]);
     const model = { backbone: 'test-tiny', preprocess: { imageSize: 32, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' }, head: { inputDim: 32 }, data: { input: 'x', fingerprint: 'f', split: 'classes' }, featureKey };

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { loadBackbone } from '../../lib/model/backbones';
 import { saveVit } from '../../lib/model/weights';
 import { listInstances, picturesSource } from '../../lib/data/builders/photos';
-import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom } from '../../lib/data/builders/views';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView } from '../../lib/data/builders/views';
+import { Rng } from '../../lib/util/random';
 
 /** `classes` folders `item <photo>` of `views` views each, from the packaged photos starting at index `first`; returns the class names. */
 export async function classFolders(root: string, classes: number, views: number, first = 0, size = 128): Promise<string[]> {
@@ -18,7 +19,7 @@ export async function classFolders(root: string, classes: number, views: number,
     fs.mkdirSync(path.join(root, name), { recursive: true });
     const photo = fs.readFileSync(path.join(src.dir, file));
     for (let v = 0; v < views; v++) {
-      const jpg = await renderView(photo, drawViewParams(seededRandom(`user-test/${file}/${v}`), DEFAULT_VIEW_AUGMENT), size);
+      const jpg = await renderView(photo, drawViewParams(Rng.fromKey(`user-test/${file}/${v}`), DEFAULT_VIEW_AUGMENT), size);
       fs.writeFileSync(path.join(root, name, `photo-${v}.jpg`), jpg);
     }
   }

@@ -19,7 +19,8 @@ import { writeSavedModel } from '../../lib/export/savedmodel';
 import { writeSubmissionZip } from '../../lib/export/submission';
 import { runPythonJson } from './python';
 import { loadTfjsGraph, runTfjsGraph } from '../../lib/export/tfjs-graph';
-import { randomImage, rng } from '../../lib/export/random-weights';
+import { randomImage } from '../../lib/export/random-weights';
+import { Rng } from '../../lib/util/random';
 
 it.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s graph model + Dense(64) + L2: unfused export (TF SavedModel, tfjs, onnxruntime) matches the packaged model within 1e-4', async (name) => {
   await tf.setBackend('wasm'); // the cpu backend takes ~20 s per MobileNetV2 image
@@ -27,9 +28,9 @@ it.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s graph model + Dense(64)
   const cache = await buildCacheContents(spec);
   const meta = (cache.json.userDefinedMetadata as { guie: CacheMeta }).guie;
   const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
-  const r = rng(5);
-  const kernel = f32(Array.from({ length: spec.featureDim * 64 }, () => (r() * 2 - 1) / Math.sqrt(spec.featureDim)), [spec.featureDim, 64]);
-  const bias = f32(Array.from({ length: 64 }, () => r() * 0.1), [64]);
+  const r = new Rng(5);
+  const kernel = f32(Array.from({ length: spec.featureDim * 64 }, () => (r.float() * 2 - 1) / Math.sqrt(spec.featureDim)), [spec.featureDim, 64]);
+  const bias = f32(Array.from({ length: 64 }, () => r.float() * 0.1), [64]);
   const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.kernel', kernel], ['head.bias', bias]]));
   const ops = new Set(graph.nodes.map((n) => n.op));
   expect([...ops].filter((o) => o.startsWith('_Fused') || o.startsWith('Fused'))).toEqual([]);

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import { runPythonJson } from './python';
 import { MetricError, MetricsReport, retrievalMetrics } from '../../lib/retrieval/metrics';
-import { mulberry32 as rng } from '../../lib/util/random';
+import { Rng } from '../../lib/util/random';
 
 interface Case {
   predictions: Record<string, string[]>;
@@ -15,30 +15,30 @@ interface Case {
 }
 type PyResult = { error: string } | { overall: MetricsReport['overall']; splits: Record<string, MetricsReport['overall']> };
 
-function randomCase(r: () => number, allowErrors: boolean): Case {
-  const pool = Array.from({ length: 4 + Math.floor(r() * 30) }, (_, i) => `img${i}`);
-  const pick = () => pool[Math.floor(r() * pool.length)];
-  const nQueries = 1 + Math.floor(r() * 12);
+function randomCase(r: Rng, allowErrors: boolean): Case {
+  const pool = Array.from({ length: 4 + Math.floor(r.float() * 30) }, (_, i) => `img${i}`);
+  const pick = () => pool[Math.floor(r.float() * pool.length)];
+  const nQueries = 1 + Math.floor(r.float() * 12);
   const c: Case = { predictions: {}, solution: {}, usage: {} };
   for (let q = 0; q < nQueries; q++) {
     const id = `q${q}`;
-    const nRel = Math.min(pool.length, 1 + Math.floor(r() * 7)); // n_q from 1 to 7
+    const nRel = Math.min(pool.length, 1 + Math.floor(r.float() * 7)); // n_q from 1 to 7
     c.solution[id] = [...new Set(Array.from({ length: nRel * 2 }, pick))].slice(0, nRel);
-    c.usage[id] = r() < 0.5 ? 'Public' : 'Private';
-    const u = r();
+    c.usage[id] = r.float() < 0.5 ? 'Public' : 'Private';
+    const u = r.float();
     if (u < 0.15) continue; // missing query: scores 0
-    const len = u < 0.25 ? 0 : 1 + Math.floor(r() * 12); // empty prediction lists too
+    const len = u < 0.25 ? 0 : 1 + Math.floor(r.float() * 12); // empty prediction lists too
     const rel = c.solution[id];
     // Bias towards hits and repeats so duplicates land inside the scored window.
     const pred: string[] = [];
     for (let j = 0; j < len; j++) {
-      const v = r();
-      pred.push(v < 0.35 ? rel[Math.floor(r() * rel.length)] : v < 0.55 && pred.length > 0 ? pred[pred.length - 1] : pick());
+      const v = r.float();
+      pred.push(v < 0.35 ? rel[Math.floor(r.float() * rel.length)] : v < 0.55 && pred.length > 0 ? pred[pred.length - 1] : pick());
     }
     c.predictions[id] = pred;
   }
-  if (allowErrors && r() < 0.3) c.predictions[`extra${Math.floor(r() * 3)}`] = [pick()]; // extra query: host raises
-  if (allowErrors && r() < 0.1) {
+  if (allowErrors && r.float() < 0.3) c.predictions[`extra${Math.floor(r.float() * 3)}`] = [pick()]; // extra query: host raises
+  if (allowErrors && r.float() < 0.1) {
     c.solution['empty'] = [];
     c.predictions['empty'] = [pick()]; // predicted query with zero relevant images: host raises
   }
@@ -98,7 +98,7 @@ function expectClose(ts: PyResult, py: PyResult, label: string): void {
 }
 
 test('host metric: TS equals the independent Python oracle on 400 random + adversarial cases', () => {
-  const r = rng(5);
+  const r = new Rng(5);
   const cases = [...adversarial, ...Array.from({ length: 400 }, (_, i) => randomCase(r, i % 2 === 0))];
   const py = runPythonJson<PyResult[]>(path.join(__dirname, 'retrieval_metrics.py'), [], JSON.stringify(cases));
   expect(py).toHaveLength(cases.length);

@@ -11,7 +11,7 @@
  * wrong lr scale or weight decay cannot hide under the weights' magnitude.
  *
  * Hot loops here call no `Math.*`: under jest every global lookup goes through the vm context's
- * interceptor (~150 ns), which turns 88M-element loops (and lib's mulberry32 / tf.random*) into minutes.
+ * interceptor (~150 ns), which turns 88M-element loops (and lib's Rng / tf.random*) into minutes.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';

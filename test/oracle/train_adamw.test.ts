@@ -10,7 +10,7 @@ import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { createModel, HeadConfig, initHeadWeights } from '../../lib/train/model';
 import { clipByGlobalNorm, makeOptimizer, NamedTensors, OptimizerKind, paramGroups } from '../../lib/train/optim';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/util/random';
 import { makeSchedule } from '../../lib/train/schedule';
 import { runPythonJson } from './python';
 

@@ -17,7 +17,7 @@ import { applyPca, fitPca } from '../../lib/retrieval/pca';
 import { saveCheckpoint } from '../../lib/train/checkpoint';
 import { whiteningHeadWeights } from '../../lib/train/head-init';
 import { createModel, type HeadConfig } from '../../lib/train/model';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/util/random';
 import { sharedCacheDir } from '../backbones/helpers';
 import { classFolders } from '../helpers/photos';
 import { runPythonJson } from './python';

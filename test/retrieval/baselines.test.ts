@@ -13,7 +13,7 @@ import * as path from 'path';
 import { normalizeRgb, resizeForModel } from '../../lib/data/image';
 import { initBackend } from '../../lib/device';
 import { exportCommand } from '../../lib/export/export-model';
-import { rng } from '../../lib/export/random-weights';
+import { Rng } from '../../lib/util/random';
 import { jigCommand } from '../../lib/jig/commands';
 import { loadModel } from '../../lib/model-loader';
 import { loadBackbone } from '../../lib/model/backbones';
@@ -53,10 +53,10 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-baselines-'));
   await twoDomains();
   // a random 1792 -> 64 head on the packaged MobileNetV2, exported (ONNX metadata records the backbone)
-  const r = rng(5);
+  const r = new Rng(5);
   const inDim = 1792;
   const tensors = new Map([
-    ['param/head.kernel', { shape: [inDim, 64], values: Float32Array.from({ length: inDim * 64 }, () => (r() - 0.5) * 0.1) }],
+    ['param/head.kernel', { shape: [inDim, 64], values: Float32Array.from({ length: inDim * 64 }, () => (r.float() - 0.5) * 0.1) }],
     ['param/head.bias', { shape: [64], values: new Float32Array(64) }],
   ]);
   const state = { step: 1, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 1 }, best: null, extra: {} };

@@ -9,7 +9,8 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { makeDemoFolders } from '../../lib/data/demo';
 import { picturesSource } from '../../lib/data/builders/photos';
-import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView, seededRandom } from '../../lib/data/builders/views';
+import { DEFAULT_VIEW_AUGMENT, drawViewParams, renderView } from '../../lib/data/builders/views';
+import { Rng } from '../../lib/util/random';
 import { writeViewFolders } from '../../lib/data/builders/write';
 import { buildDemoGallery, DEMO_VIEW_AUGMENT } from '../../lib/jig/demo-gallery';
 
@@ -32,7 +33,7 @@ test('rendered views equal the sample renderer with the same key; the stamp reus
   ];
   expect(await writeViewFolders(dir, views, { augment: DEFAULT_VIEW_AUGMENT, size: 96, stamp: { v: 1 } })).toBe(true);
   for (const v of views) {
-    const want = await renderView(fs.readFileSync(v.file), drawViewParams(seededRandom(v.key), DEFAULT_VIEW_AUGMENT), 96);
+    const want = await renderView(fs.readFileSync(v.file), drawViewParams(Rng.fromKey(v.key), DEFAULT_VIEW_AUGMENT), 96);
     expect(fs.readFileSync(path.join(dir, v.rel)).equals(want)).toBe(true);
   }
   const meta = await sharp(path.join(dir, 'x/a0.jpg')).metadata();
@@ -67,7 +68,7 @@ test('the jig demo gallery and notebook 01 demo folders come from the one writer
   const first = gallery[0]; // group-<letter>/<code>/v0.jpg
   const code = first.split(path.sep)[1];
   const src = fs.readdirSync(picturesSource().dir).find((f) => f.startsWith(`${code}.`))!;
-  const want = await renderView(fs.readFileSync(path.join(picturesSource().dir, src)), drawViewParams(seededRandom(`demo/1/${code}/v0`), DEMO_VIEW_AUGMENT), 256);
+  const want = await renderView(fs.readFileSync(path.join(picturesSource().dir, src)), drawViewParams(Rng.fromKey(`demo/1/${code}/v0`), DEMO_VIEW_AUGMENT), 256);
   expect(fs.readFileSync(path.join(demo.gallery, first)).equals(want)).toBe(true);
 
   const sources = await makeDemoFolders(path.join(tmp, 'nb01'), { one: ['A'], two: ['B'] });

@@ -9,7 +9,7 @@ import { buildFeatureCache, cacheDataset, FeatureBatch, loadFeatureCache } from 
 import { Dataset, stagedRecipe, train, TrainConfig, TrainingDivergedError } from '../../lib/train/loop';
 import { DEFAULT_TRAIN_CONFIG } from '../../lib/train/settings';
 import { Backbone, createModel, HeadConfig, initHeadWeights, toEmbeddingHead } from '../../lib/train/model';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/util/random';
 import { syntheticFeatures } from '../../lib/train/synthetic';
 
 let tmp: string;

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/device';
 import { excludedFromDecay, GradAccumulator, layerwiseLrScale, Param, paramGroups } from '../../lib/train/optim';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/util/random';
 import { makeSchedule } from '../../lib/train/schedule';
 
 beforeAll(async () => {

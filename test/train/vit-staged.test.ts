@@ -10,7 +10,7 @@ import { stagedRecipe, train, type Dataset, type TrainConfig } from '../../lib/t
 import { DEFAULT_TRAIN_CONFIG } from '../../lib/train/settings';
 import { createModel, initHeadWeights, type HeadConfig } from '../../lib/train/model';
 import { paramGroups } from '../../lib/train/optim';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/util/random';
 import { vitBackbone } from '../../lib/train/vit-backbone';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-vit-staged-'));

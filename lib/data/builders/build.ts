@@ -10,7 +10,8 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { writeJsonAtomic } from '../../util/atomic';
 import { progress, type ProgressOptions } from '../../util/progress';
-import { mixSeed, rng } from '../augment';
+import { mixSeed } from '../augment';
+import { Rng } from '../../util/random';
 import { DEFAULT_MAX_PIXELS, refusedFormat } from '../image';
 import { DEFAULT_SCHEMA, decodeRecord, encodeRecord, type RecordSchema } from '../schema';
 import { readTfRecords, TfRecordWriter } from '../tfrecord';
@@ -116,14 +117,6 @@ async function checkImage(file: string, maxPixels: number): Promise<string | nul
   }
 }
 
-function shuffleInPlace<T>(a: T[], seed: number): T[] {
-  const r = rng(seed);
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 /** Resume: an existing shard is kept only if it holds exactly the planned records (ids, labels and image bytes, in order). */
 async function shardMatches(file: string, part: Array<SourceItem & { label: number }>, schema: RecordSchema): Promise<boolean> {
@@ -181,17 +174,17 @@ export async function buildRecords(items: SourceItem[], opts: BuildOptions): Pro
     kept = kept.filter((n) => largest.has(n));
   }
   const classes: ClassEntry[] = [];
-  const planned: Array<SourceItem & { label: number }> = [];
+  const sorted: Array<SourceItem & { label: number }> = [];
   kept.forEach((name, rank) => {
     let list = byClass.get(name) as SourceItem[];
     if (opts.maxPerClass !== undefined && list.length > opts.maxPerClass) {
-      list = shuffleInPlace([...list], mixSeed(seed, rank, 0xca9)).slice(0, opts.maxPerClass);
+      list = new Rng(mixSeed(seed, rank, 0xca9)).shuffled(list).slice(0, opts.maxPerClass);
     }
     const label = labelOffset + rank;
     classes.push({ label, name, count: list.length });
-    for (const it of list) planned.push({ ...it, label });
+    for (const it of list) sorted.push({ ...it, label });
   });
-  shuffleInPlace(planned, mixSeed(seed, 0x5ad));
+  const planned = new Rng(mixSeed(seed, 0x5ad)).shuffled(sorted);
   if (planned.length === 0) {
     const why =
       items.length === 0

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'crypto';
 import type { Solution } from '../../retrieval/solution';
-import { seededRandom } from './views';
+import { Rng } from '../../util/random';
 
 export type SampleSplitName = 'train' | 'query' | 'index';
 
@@ -39,14 +39,6 @@ export interface InstanceRoles {
   distractor: string[];
 }
 
-export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 
 export interface PlannedView {
   split: SampleSplitName;
@@ -75,7 +67,7 @@ export function planViews(o: PlanOptions, byDomain: Map<string, Instance[]>): { 
     throw new Error(`sample data: ${o.trainInstances} train + ${o.heldOutInstances} held-out + ${o.distractorInstances} distractor instances = ${need}, but only ${total} distinct photos exist (${[...byDomain].map(([d, l]) => `${d} ${l.length}`).join(', ')})`);
   }
   // each domain's photos in a seeded order, dealt round-robin: every domain gets its share of each role while it has photos
-  const queues = [...byDomain].map(([d, l]) => shuffled(l, seededRandom(`${o.seed}/instances/${d}`)));
+  const queues = [...byDomain].map(([d, l]) => Rng.fromKey(`${o.seed}/instances/${d}`).shuffled(l));
   let q = 0; // the deal goes on round the table from role to role, so no domain is always first
   const deal = (n: number): Instance[] => {
     const out: Instance[] = [];
@@ -106,7 +98,7 @@ export function planViews(o: PlanOptions, byDomain: Map<string, Instance[]>): { 
   add('index', heldOut, o.trainInstances, o.indexViewsPerInstance, 'index');
   add('index', distractor, o.trainInstances + o.heldOutInstances, o.distractorViewsPerInstance, 'distractor');
 
-  const queries = shuffled(views.filter((v) => v.split === 'query'), seededRandom(`${o.seed}/usage`));
+  const queries = Rng.fromKey(`${o.seed}/usage`).shuffled(views.filter((v) => v.split === 'query'));
   const nPublic = Math.round(o.publicFraction * queries.length);
   const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
   const indexByLabel = new Map<number, string[]>();

@@ -107,7 +107,7 @@ export interface SampleManifest {
   solution: string;
 }
 
-const BUILDER_VERSION = 2;
+const BUILDER_VERSION = 3; // 3: instances, views and usage drawn from util/random's Rng (one PRNG family)
 const MANIFEST = 'manifest.json';
 const STATE = 'build-state.json';
 const SOLUTION = 'solution.csv';

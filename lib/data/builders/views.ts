@@ -4,9 +4,8 @@
  * blur, JPEG quality). The sample, the jig's demo gallery and the test helpers all render views here; a
  * recipe is data, not code.
  */
-import { createHash } from 'crypto';
 import sharp from 'sharp';
-import { mulberry32 } from '../../util/random';
+import type { Rng } from '../../util/random';
 
 /** Ranges the per-view augmentation draws from (uniform unless noted). */
 export interface ViewAugment {
@@ -44,13 +43,8 @@ export const DEFAULT_VIEW_AUGMENT: Readonly<ViewAugment> = Object.freeze({
   jpegQuality: [40, 95],
 }) as ViewAugment;
 
-/** Small seeded PRNG (mulberry32), seeded from a string key: each view's draws do not depend on build order. */
-export function seededRandom(key: string): () => number {
-  return mulberry32(createHash('sha256').update(key).digest().readUInt32LE(0));
-}
-
-const uniform = (rand: () => number, [lo, hi]: [number, number]) => lo + (hi - lo) * rand();
-const symmetric = (rand: () => number, max: number) => (2 * rand() - 1) * max;
+const uniform = (rand: Rng, [lo, hi]: [number, number]) => lo + (hi - lo) * rand.float();
+const symmetric = (rand: Rng, max: number) => (2 * rand.float() - 1) * max;
 
 /** One view's concrete draws. */
 export interface ViewParams {
@@ -71,7 +65,7 @@ export interface ViewParams {
   jpegQuality: number;
 }
 
-export function drawViewParams(rand: () => number, aug: ViewAugment): ViewParams {
+export function drawViewParams(rand: Rng, aug: ViewAugment): ViewParams {
   const logAspect = uniform(rand, [Math.log(aug.cropAspect[0]), Math.log(aug.cropAspect[1])]);
   const p: ViewParams = {
     rotateDeg: symmetric(rand, aug.rotateDeg),
@@ -80,8 +74,8 @@ export function drawViewParams(rand: () => number, aug: ViewAugment): ViewParams
     scaleY: 1 + symmetric(rand, aug.stretch),
     cropArea: uniform(rand, aug.cropArea),
     cropAspect: Math.exp(logAspect),
-    cropX: rand(),
-    cropY: rand(),
+    cropX: rand.float(),
+    cropY: rand.float(),
     brightness: uniform(rand, aug.brightness),
     saturation: uniform(rand, aug.saturation),
     hueDeg: symmetric(rand, aug.hueDeg),
@@ -89,7 +83,7 @@ export function drawViewParams(rand: () => number, aug: ViewAugment): ViewParams
     blurSigma: 0,
     jpegQuality: Math.round(uniform(rand, aug.jpegQuality)),
   };
-  if (rand() < aug.blurProb) p.blurSigma = uniform(rand, aug.blurSigma);
+  if (rand.float() < aug.blurProb) p.blurSigma = uniform(rand, aug.blurSigma);
   return p;
 }
 

@@ -11,8 +11,9 @@ import { mapLimit } from '../../util/map-limit';
 import { progress } from '../../util/progress';
 import { DEFAULT_SCHEMA, encodeRecord } from '../schema';
 import { TfRecordWriter } from '../tfrecord';
-import { shuffled, type PlannedView, type SampleSplitName } from './plan';
-import { drawViewParams, renderView, seededRandom, type ViewAugment } from './views';
+import type { PlannedView, SampleSplitName } from './plan';
+import { drawViewParams, renderView, type ViewAugment } from './views';
+import { Rng } from '../../util/random';
 
 export interface ShardInfo {
   /** Path relative to the output directory. */
@@ -62,7 +63,7 @@ export async function writeViewShards(
   const splits = {} as Record<SampleSplitName, SampleSplit>;
   let rendered = 0;
   for (const split of ['train', 'query', 'index'] as const) {
-    const list = shuffled(views.filter((v) => v.split === split), seededRandom(`${o.seed}/order/${split}`));
+    const list = Rng.fromKey(`${o.seed}/order/${split}`).shuffled(views.filter((v) => v.split === split));
     const nShards = Math.ceil(list.length / o.shardSize);
     const shards: ShardInfo[] = [];
     for (let s = 0; s < nShards; s++) {
@@ -76,7 +77,7 @@ export async function writeViewShards(
         continue;
       }
       const records = await mapLimit(part, concurrency, async (v) => {
-        const image = await renderView(photo(v.file), drawViewParams(seededRandom(v.key), o.augment), o.size).catch((e: Error) => {
+        const image = await renderView(photo(v.file), drawViewParams(Rng.fromKey(v.key), o.augment), o.size).catch((e: Error) => {
           throw new Error(`sample data: ${v.file}: cannot render view ${v.key}: ${e.message}`);
         });
         bar.update(++rendered);
@@ -117,7 +118,7 @@ export async function writeViewFolders(dir: string, views: FolderView[], o: { au
   const augment = o.augment;
   const bytes = await mapLimit(views, o.concurrency ?? 2, async (v) =>
     augment
-      ? renderView(photo(v.file), drawViewParams(seededRandom(v.key), augment), o.size).catch((e: Error) => {
+      ? renderView(photo(v.file), drawViewParams(Rng.fromKey(v.key), augment), o.size).catch((e: Error) => {
           throw new Error(`${v.file}: cannot render view ${v.key}: ${e.message}`);
         })
       : photo(v.file),

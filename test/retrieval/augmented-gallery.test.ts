@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { ColourHistogramEmbedder } from '../../lib/retrieval/colour-histogram';
 import { folderSource } from '../../lib/retrieval/embed';
 import { evaluateImages } from '../../lib/retrieval/evaluate';
-import { buildAugmentedGallery } from '../../lib/retrieval/gallery';
+import { buildAugmentedGallery } from '../../lib/retrieval/augmented-gallery';
 import { readSolutionCsv } from '../../lib/retrieval/solution';
 
 test('buildAugmentedGallery: every photo indexed, queries are altered copies with one relevant original', async () => {

@@ -8,8 +8,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { Solution, writeSolutionCsv } from './solution';
+import { Rng } from '../util/random';
 
-export interface GalleryOptions {
+export interface AugmentedGalleryOptions {
   /** How many of the photos also become queries (spread evenly over the list). */
   queries: number;
   seed?: number;
@@ -17,26 +18,21 @@ export interface GalleryOptions {
   domain?: (file: string) => string;
 }
 
-export interface Gallery {
+export interface AugmentedGallery {
   indexDir: string;
   queryDir: string;
   solutionCsv: string;
   solution: Solution;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-}
-
 /** Writes outDir/index, outDir/queries and outDir/solution.csv (queries alternate Public/Private). */
-export async function buildAugmentedGallery(files: readonly string[], outDir: string, opts: GalleryOptions): Promise<Gallery> {
+export async function buildAugmentedGallery(files: readonly string[], outDir: string, opts: AugmentedGalleryOptions): Promise<AugmentedGallery> {
   if (opts.queries > files.length) throw new Error(`buildAugmentedGallery: ${opts.queries} queries from ${files.length} photos`);
   const indexDir = path.join(outDir, 'index');
   const queryDir = path.join(outDir, 'queries');
   fs.mkdirSync(indexDir, { recursive: true });
   fs.mkdirSync(queryDir, { recursive: true });
-  const rand = rng(opts.seed ?? 1);
+  const rand = new Rng(opts.seed ?? 1);
   const solution: Solution = { relevant: new Map(), usage: new Map(), domain: new Map() };
   const step = files.length / Math.max(opts.queries, 1);
   const queryAt = new Set(Array.from({ length: opts.queries }, (_, i) => Math.floor(i * step)));
@@ -46,15 +42,15 @@ export async function buildAugmentedGallery(files: readonly string[], outDir: st
     await img.clone().jpeg({ quality: 90 }).toFile(path.join(indexDir, id));
     if (!queryAt.has(i)) continue;
     const { width = 1, height = 1 } = await sharp(file).metadata();
-    const keep = 0.7 + 0.2 * rand();
+    const keep = 0.7 + 0.2 * rand.float();
     const w = Math.max(1, Math.floor(width * keep));
     const h = Math.max(1, Math.floor(height * keep));
     const q = img
       .clone()
-      .extract({ left: Math.floor((width - w) * rand()), top: Math.floor((height - h) * rand()), width: w, height: h })
-      .modulate({ brightness: 0.85 + 0.3 * rand() });
+      .extract({ left: Math.floor((width - w) * rand.float()), top: Math.floor((height - h) * rand.float()), width: w, height: h })
+      .modulate({ brightness: 0.85 + 0.3 * rand.float() });
     const qid = `q${id}`;
-    await (rand() < 0.5 ? q.flop() : q).jpeg({ quality: 85 }).toFile(path.join(queryDir, qid));
+    await (rand.float() < 0.5 ? q.flop() : q).jpeg({ quality: 85 }).toFile(path.join(queryDir, qid));
     solution.relevant.set(qid, [id]);
     solution.usage.set(qid, solution.usage.size % 2 === 0 ? 'Public' : 'Private');
     if (opts.domain) solution.domain.set(qid, opts.domain(file));
