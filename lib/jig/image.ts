@@ -50,7 +50,8 @@ async function inspect(bytes: Uint8Array, limits: ImageLimits, what: string): Pr
   if (refused) throw new ImageError(415, `${what}: ${refused}`);
   let meta: Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // the header only, whatever its size: over our limit is 413 below, not sharp's own 268-Mpx refusal (415)
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw new ImageError(415, `${what}: not a supported image (${reason(e)})`);
   }

@@ -119,7 +119,7 @@ class DecodeLimiter {
 /** Width x height from the image header (0 when it has none: the decode then says why). */
 async function headerPixels(body: Buffer): Promise<number> {
   try {
-    const m = await sharp(body).metadata();
+    const m = await sharp(body, { limitInputPixels: false }).metadata();
     return (m.width ?? 0) * (m.height ?? 0);
   } catch {
     return 0;

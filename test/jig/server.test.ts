@@ -9,6 +9,7 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import sharp from 'sharp';
+import * as zlib from 'zlib';
 import { DEFAULT_LIMITS } from '../../lib/jig/image';
 import { startJigServer, type RunningServer } from '../../lib/jig/server';
 import { disposeFixture, makeFixture, type Fixture } from './fixture';
@@ -134,6 +135,24 @@ test('an image over the pixel limit is 413 before decoding', async () => {
   const r = await request('POST', '/api/search', big);
   expect(r.status).toBe(413);
   expect(String(json(r).error)).toMatch(/2000x1500 exceeds the 2000000-pixel limit/);
+  // a header past libvips' own 268-megapixel ceiling is the same 413, not "not a supported image" (415)
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(20000, 0);
+  ihdr.writeUInt32BE(20000, 4);
+  ihdr[8] = 8; // 8-bit
+  ihdr[9] = 2; // RGB
+  const huge = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
+  const h = await request('POST', '/api/search', huge);
+  expect(h.status).toBe(413);
+  expect(String(json(h).error)).toMatch(/20000x20000 exceeds the 2000000-pixel limit/);
 });
 
 test('non-image bytes are 415, an empty body 400, whatever the name or type says', async () => {
