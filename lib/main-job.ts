@@ -1,50 +1,37 @@
 /**
  * The main job (`npm start`, `guie run [--data DIR]`): the whole notebook sequence on the bundled
- * default or on your own data, into one self-contained run folder. One stage function each:
+ * default or on your own data, into one self-contained run folder. One stage function each (lib/main-job/):
  *   device -> data (records) -> split -> backbone -> features (cached by content) -> baselines (raw,
  *   PCA, whitened on train and on the gallery) -> leave-one-domain-out per head recipe (>= 2 domains:
  *   picks the recipe and its epochs) -> head training -> backbone stage -> evaluation on held-out
  *   queries, per domain -> export -> verify submission -> jig report
  */
-import { createHash } from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
 import { loadConfig, mergeConfig, validatePartial, type Config } from './config';
 import { initBackend } from './device';
 import { openDataSet, type DataSet } from './data/dataset';
-import { imageExtension } from './data/image';
-import { splitDataSet, type DataSplit } from './data/split';
-import { numberedRecords } from './data/tfrecord';
-import { recordKey } from './data/pipeline';
-import { decodeRecord } from './data/schema';
 import type { SampleOptions } from './data/builders/sample';
+import { splitDataSet, type DataSplit } from './data/split';
 import { defaultBackboneCacheDir, loadBackbone, type Backbone } from './model/backbones';
-import type { EmbeddingHead } from './model/heads';
-import { createFeatureEmbedder } from './model/tfjs-embedder';
-import { loadModel } from './model-loader';
-import { backboneStage } from './train/backbone-stage';
-import type { CheckpointModel } from './train/checkpoint';
-import { checkpointsDir, train, loadWeightsInto, type TrainConfig } from './train/loop';
-import { createModel, toEmbeddingHead, type HeadConfig, type TrainModel } from './train/model';
+import type { MetricsReport } from './retrieval/metrics';
 import { headInitWeights } from './train/head-init';
-import { chooseRecipe, foldBaselines, foldDomains, leaveDomainOut, type RecipeResult } from './train/leave-domain-out';
-import { parseRecipes, recipeConfig } from './train/recipes';
-import type { FeatureCache } from './train/feature-cache';
-import { dataFeatures, gatherRows, trainingSets, type DataFeatures } from './train/prepare';
-import { fitBatch, headConfigFrom, trainConfigFrom } from './train/settings';
-import { ExactIndex } from './retrieval/exact-index';
-import { neighbourIds } from './retrieval/vector-index';
-import { retrievalMetrics, type MetricsReport } from './retrieval/metrics';
-import { solutionParts } from './retrieval/solution';
-import { applyPca, fitPca } from './retrieval/pca';
-import { writeTrainWhitening } from './retrieval/train-whitening';
-import { buildExportGraph, exportModel, formatExportResult } from './export/export-model';
-import { formatVerifyReport, verifySubmission } from './export/verify';
-import { jigCommand } from './jig/commands';
+import { createModel, toEmbeddingHead } from './train/model';
+import { dataFeatures, type DataFeatures } from './train/prepare';
+import { parseRecipes } from './train/recipes';
 import { writeFileAtomic, writeJsonAtomic } from './util/atomic';
 import { lockFolder } from './util/lock';
 import { PROJECT_ROOT } from './util/paths';
+import { baselineStage, pcaWidth } from './main-job/baselines';
+import { writeEvalFolders } from './main-job/eval-folders';
+import { domainScores, evaluateStage, type DomainScores } from './main-job/evaluate';
+import { headPlan, trainHeadStage } from './main-job/head';
+import { backboneVerdict, FEW_QUERIES, fewQueries, noise } from './main-job/noise';
+import { recipeSearchStage, type LeaveOutScores, type RecipeSummary } from './main-job/recipe-search';
+import { writeRunRecord } from './main-job/run-record';
+import { heldOut, scoreHead } from './main-job/score';
+import { exportStage, jigStage, verifyStage } from './main-job/ship';
+import { formatStages, stageRunner, type Stage, type StageRecord } from './main-job/stage';
+import { tuneBackboneStage } from './main-job/tune-backbone';
 
 export interface MainJobOptions {
   config: Config;
@@ -57,12 +44,6 @@ export interface MainJobOptions {
   /** Skip the jig report (tests that only need the numbers). */
   jig?: boolean;
   log?: (line: string) => void;
-}
-
-export interface StageRecord {
-  stage: string;
-  seconds: number;
-  result: string;
 }
 
 export interface MainJobResult {
@@ -90,112 +71,6 @@ export interface MainJobResult {
   recipes: { chosen: string; epochs: number | null; tried: RecipeSummary[] };
 }
 
-export interface RecipeSummary {
-  recipe: string;
-  /** Mean held-out-domain validation mP@5 at its best epoch (what chose the recipe). */
-  validation: number;
-  epochs: number;
-  /** Mean over the held-out domains of the fold heads' scores on the domains' queries (reported, never used to choose). */
-  test: number;
-}
-
-export interface DomainScores {
-  domain: string;
-  queries: number;
-  model: number;
-  whitened: number;
-  whitenedGallery: number;
-  raw: number;
-  pca: number;
-}
-
-export interface LeaveOutScores {
-  domain: string;
-  queries: number;
-  /** Training rows left after dropping the domain. */
-  trainRows: number;
-  /** A head trained without the domain (the chosen recipe, head stage only), at the epoch the domain's own training rows chose. */
-  trained: number;
-  /** That epoch (0 = the untrained whitening start). */
-  epoch: number;
-  /** Whitened PCA fitted on the same training rows (without the domain). */
-  whitened: number;
-  whitenedGallery: number;
-  raw: number;
-}
-
-/** Below this many held-out queries an mP@5 difference says little (standard error ~0.5/sqrt(n)). */
-const FEW_QUERIES = 30;
-const noise = (n: number) => 0.5 / Math.sqrt(n);
-const fewQueries = (n: number, split: string) => `only ${n} held-out queries: mP@5 is +-${noise(n).toFixed(2)} noise at this size; add photos or classes, raise validFraction${split === 'images' ? '' : ', or try --split images'}`;
-
-/** The backbone stage's effect on the held-out score, said as plainly as the query count allows; null when it helped. */
-function backboneVerdict(tuned: number, headOnly: number, queries: number): string | null {
-  if (tuned >= headOnly) return null;
-  const within = headOnly - tuned <= noise(queries);
-  return `the backbone stage lowered the held-out score (${headOnly.toFixed(4)} -> ${tuned.toFixed(4)}${within ? `, within the +-${noise(queries).toFixed(2)} noise of ${queries} queries` : ''}); the tuned model is the one exported: set backboneEpochs to 0 for the head alone, or lower backboneLr`;
-}
-
-type Stage = <T>(name: string, fn: () => Promise<T>, summary: (r: T) => string) => Promise<T>;
-
-function embedRows(head: EmbeddingHead, features: Float32Array, dim: number): Float32Array {
-  const y = tf.tidy(() => head.forward(tf.tensor2d(features, [features.length / dim, dim]), false));
-  const out = Float32Array.from(y.dataSync());
-  y.dispose();
-  return out;
-}
-
-/** Host mP@5 of query vectors against index vectors (ids from the data set's rows). */
-async function score(data: DataSet, split: DataSplit, queryVecs: Float32Array, indexVecs: Float32Array, dim: number): Promise<MetricsReport> {
-  const indexIds = split.index.map((r) => data.rows[r].id);
-  const index = new ExactIndex(dim);
-  try {
-    index.add(indexIds, indexVecs);
-    const result = await index.search(queryVecs, Math.min(100, indexIds.length));
-    const lists = neighbourIds(result, indexIds);
-    const predictions = new Map(split.query.map((r, i) => [data.rows[r].id, lists[i]]));
-    for (const id of [...predictions.keys()]) if (!split.solution.relevant.has(id)) predictions.delete(id); // held-out singletons
-    const { relevance, breakdown } = solutionParts(split.solution);
-    return retrievalMetrics(predictions, relevance, breakdown, [1, 5]);
-  } finally {
-    await index.dispose();
-  }
-}
-
-const safeName = (s: string) => s.replace(/[/\\]/g, '__').replace(/^\.+/, '_') || '_';
-
-/** The evaluation rows as image folders `<domain>/<class>/<id>.<ext>`, rewritten when data or split change. */
-async function writeEvalFolders(data: DataSet, split: DataSplit, outDir: string): Promise<{ queries: string; index: string }> {
-  const root = path.join(outDir, 'eval');
-  const stamp = createHash('sha256').update(JSON.stringify([data.fingerprint, split.query, split.index])).digest('hex');
-  const dirs = { queries: path.join(root, 'queries'), index: path.join(root, 'index') };
-  const marker = path.join(root, 'complete.json');
-  if (fs.existsSync(marker) && (JSON.parse(fs.readFileSync(marker, 'utf8')) as { stamp: string }).stamp === stamp) return dirs;
-  const wanted = new Map<number, 'queries' | 'index'>([...split.query.map((r): [number, 'queries'] => [r, 'queries']), ...split.index.map((r): [number, 'index'] => [r, 'index'])]);
-  // written beside, then swapped in: a killed run never leaves a half-written folder with a marker
-  const tmp = `${root}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  // rows name their record (skipBad may have left some out): look each record's row up
-  const rowOf = new Map(data.rows.map((r, i) => [recordKey(data.files[r.file], r.record), i]));
-  for (const file of data.files) {
-    for await (const { index, bytes } of numberedRecords(file)) {
-      const n = rowOf.get(recordKey(file, index));
-      const role = n === undefined ? undefined : wanted.get(n);
-      if (n !== undefined && role) {
-        const row = data.rows[n];
-        const rec = decodeRecord(bytes, data.schema);
-        const folder = path.join(tmp, role, safeName(row.source), safeName(data.classNames.get(row.label) ?? String(row.label)));
-        fs.mkdirSync(folder, { recursive: true });
-        fs.writeFileSync(path.join(folder, `${safeName(row.id)}${imageExtension(rec.image)}`), rec.image);
-      }
-    }
-  }
-  fs.rmSync(root, { recursive: true, force: true });
-  fs.renameSync(tmp, root);
-  writeJsonAtomic(marker, { stamp });
-  return dirs;
-}
-
 export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const config = opts.config;
   const outDir = path.resolve(opts.outDir ?? path.join(config.paths.outputs, 'run'));
@@ -208,19 +83,8 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
 }
 
 async function runInLockedFolder(opts: MainJobOptions, config: Config, outDir: string): Promise<MainJobResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
   parseRecipes(config.recipes); // a misspelt recipe fails now, not after the data and features stages
-  const stages: StageRecord[] = [];
-  const stage: Stage = async (name, fn, summary) => {
-    log(`== ${name}`);
-    const t0 = Date.now();
-    const r = await fn();
-    const rec = { stage: name, seconds: (Date.now() - t0) / 1000, result: summary(r) };
-    stages.push(rec);
-    log(`   ${rec.result} (${rec.seconds.toFixed(1)} s)`);
-    return r;
-  };
-
+  const { stage, records: stages } = stageRunner(opts.log ?? ((l: string) => console.log(l)));
   await stage('device', () => initBackend(), (c) => `tfjs backend ${c.backend}`);
   const sample = opts.sample ? { ...opts.sample, outDir: path.join(outDir, 'sample') } : undefined;
   const data = await stage('data', () => openDataSet(config, { recordsDir: path.join(outDir, 'records'), sample }, opts.data ?? config.paths.data), (d) => d.summary);
@@ -240,146 +104,33 @@ async function runInLockedFolder(opts: MainJobOptions, config: Config, outDir: s
 async function trainEvaluateShip(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; features: DataFeatures; outDir: string; stage: Stage; jig: boolean }): Promise<Omit<MainJobResult, 'stages'>> {
   const { config, data, split, backbone, features, outDir, stage } = a;
   const cache = features.cache;
-  const dim = cache.dim;
-  const queryFeats = gatherRows(cache, split.query);
-  const indexFeats = gatherRows(cache, split.index);
-
-  // PCA to the embedding width; a small training set (fewer rows than that) caps it at rows - 1
-  const pcaDim = Math.min(config.embeddingDim, dim, split.train.length - 1);
-  const baseline = await stage(
-    'baseline',
-    async () => {
-      const raw = await score(data, split, queryFeats, indexFeats, dim);
-      const pca = fitPca(gatherRows(cache, split.train), dim, pcaDim, { seed: config.seed });
-      const pca64 = await score(data, split, applyPca(pca, queryFeats), applyPca(pca, indexFeats), pcaDim);
-      const whitened = await score(data, split, applyPca(pca, queryFeats, true, true), applyPca(pca, indexFeats, true, true), pcaDim);
-      // transductive: the whitening fitted on the gallery itself (what a host-side reduction could do)
-      const galleryDim = Math.min(pcaDim, split.index.length - 1);
-      const onGallery = fitPca(indexFeats, dim, galleryDim, { seed: config.seed });
-      const whitenedGallery = await score(data, split, applyPca(onGallery, queryFeats, true, true), applyPca(onGallery, indexFeats, true, true), galleryDim);
-      return { raw: raw.overall.mP5, pca64: pca64.overall.mP5, whitened: whitened.overall.mP5, whitenedGallery: whitenedGallery.overall.mP5, reports: { raw, pca64, whitened, whitenedGallery } };
-    },
-    (b) => `mP@5 raw ${dim}-d ${b.raw.toFixed(4)}, PCA-${pcaDim} ${b.pca64.toFixed(4)}, whitened PCA-${pcaDim} ${b.whitened.toFixed(4)} (fitted on the training rows); whitened on the gallery ${b.whitenedGallery.toFixed(4)} (transductive reference)`,
-  );
-
+  const held = heldOut(data, split, cache);
+  const pcaDim = pcaWidth(config.embeddingDim, cache.dim, split.train.length);
+  const baseline = await baselineStage(stage, { held, cache, pcaDim, seed: config.seed });
   // with >= 2 domains, the recipe and its epochs are chosen by how well heads trained without a domain do on it
   const recipes = parseRecipes(config.recipes);
-  const search =
-    foldDomains(data, split).length > 0
-      ? await stage(
-          'leave domain out',
-          () => recipeSearch({ config, data, split, cache, featureKey: features.key, recipes, pcaDim, gallery: baseline.reports, outDir: path.join(outDir, 'leave-out') }),
-          formatSearch,
-        )
-      : null;
-  const settings = recipeConfig(config, search?.chosen.recipe ?? recipes[0]);
-  // the held-out domains may prefer the untrained start (epoch 0); the export path needs one trained epoch
-  const epochs = search ? Math.max(1, search.chosen.epochs) : null;
-  const sets = trainingSets(data, split, cache);
-  const head: HeadConfig = headConfigFrom(settings, dim, sets.numClasses);
-  const fitted = fitBatch({ ...trainConfigFrom(settings), progressMode: 'lines', ...(epochs === null ? {} : { stopAfterEpochs: epochs }) }, sets.train.size);
-  const trainCfg: TrainConfig = fitted.cfg;
-  const trainDir = path.join(outDir, 'train');
-  const modelMeta: CheckpointModel = { backbone: backbone.name, preprocess: backbone.preprocess, head, data: { input: data.input, fingerprint: data.fingerprint, split: split.kind }, featureKey: features.key };
-  writeJsonAtomic(path.join(outDir, 'run.json'), {
-    data: { origin: data.origin, input: data.input, records: data.recordsDir, files: data.files.length, images: data.rows.length, fingerprint: data.fingerprint },
-    split: { kind: split.kind, summary: split.summary, train: split.train.length, val: split.val.length, queries: split.solution.relevant.size, index: split.index.length },
-    backbone: { name: backbone.name, preprocess: backbone.preprocess },
-    features: { dir: cache.dir, key: features.key },
-    config,
-    recipe: search ? { chosen: search.chosen.recipe, epochs, by: 'leave-one-domain-out validation' } : { chosen: recipes[0], epochs: null, by: 'the configured recipe (one domain: nothing to leave out)' },
-    head,
-    train: trainCfg,
-  });
-  const init = await headInitWeights(settings, head, sets.train);
-  const model: TrainModel = createModel(head, init.weights);
+  const search = await recipeSearchStage(stage, { config, held, cache, featureKey: features.key, recipes, pcaDim, gallery: baseline.reports, outDir: path.join(outDir, 'leave-out') });
+  const plan = headPlan({ config, data, split, cache, backbone, featureKey: features.key, search, recipes });
+  writeRunRecord(outDir, { config, data, split, backbone, features, plan });
+  const init = await headInitWeights(plan.settings, plan.head, plan.sets.train);
+  const model = createModel(plan.head, init.weights);
   try {
-    const untrained = toEmbeddingHead(model);
-    const untrainedScore = await score(data, split, embedRows(untrained, queryFeats, dim), embedRows(untrained, indexFeats, dim), config.embeddingDim);
-    untrained.dispose();
-    // A finished run is reused only for the same settings, features (the key names backbone, pixels and data) and split.
-    const runKey = JSON.stringify({ head, trainCfg, headInit: settings.headInit, featureKey: features.key, split: createHash('sha256').update(JSON.stringify([split.train, split.val])).digest('hex') });
-    const doneFile = path.join(trainDir, 'done.json');
-    const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === runKey;
-    const best = path.join(checkpointsDir(trainDir), 'best');
-    await stage(
-      'train head',
-      async () => {
-        const whitening = () => init.whitening && writeTrainWhitening(trainDir, { backbone: backbone.name, rows: sets.train.size, featureKey: features.key, pca: init.whitening }); // export carries it: eval's training-data baseline
-        if (reuse) {
-          whitening(); // deterministic (same features and split): also gives runs finished before it existed their file
-          loadWeightsInto(model, best);
-          return { reused: true, best: (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { best: number | null }).best };
-        }
-        fs.rmSync(trainDir, { recursive: true, force: true });
-        fs.mkdirSync(trainDir, { recursive: true });
-        whitening();
-        // epochs chosen on held-out domains: the last one is kept, in-domain validation chooses nothing
-        const res = await train(model, epochs === null ? sets : { train: sets.train, val: null }, trainCfg, { outDir: trainDir, log: () => undefined, model: modelMeta });
-        loadWeightsInto(model, best);
-        writeJsonAtomic(doneFile, { key: runKey, best: res.best?.metric ?? null, epoch: res.best?.epoch ?? null });
-        return { reused: false, best: res.best?.metric ?? null };
-      },
-      (r) =>
-        `recipe ${search?.chosen.recipe ?? recipes[0]}: ${head.margin} head${settings.headInit === 'whitening' && !init.note ? ' from the whitened PCA' : ''} on ${sets.train.size} cached features of ${head.numClasses} classes, ` +
-        (epochs === null ? `${settings.epochs} epochs; ` : `${epochs} of ${settings.epochs} epochs (the peak of the held-out-domain validation${search!.chosen.epochs === 0 ? '; it preferred the untrained start, 1 epoch is the least the export takes' : ''}); `) +
-        (r.best === null || epochs !== null ? 'last epoch kept' : `best val mP@5 ${r.best.toFixed(4)}`) +
-        (r.reused ? ' (reused finished run)' : '') +
-        (fitted.note ? `; ${fitted.note}` : '') +
-        (init.note ? `; ${init.note}` : ''),
-    );
+    const untrainedHead = toEmbeddingHead(model);
+    const untrained = await scoreHead(held, untrainedHead, config.embeddingDim);
+    untrainedHead.dispose();
+    const headRun = await trainHeadStage(stage, { plan, init, model, split, backbone, outDir });
     const trained = toEmbeddingHead(model);
-    const headOnly = await score(data, split, embedRows(trained, queryFeats, dim), embedRows(trained, indexFeats, dim), config.embeddingDim);
-    const tuned = config.backboneEpochs > 0 ? await backboneStep({ config: settings, data, split, backbone, head, headBest: best, headKey: runKey, outDir, stage, model: modelMeta }) : null;
-    const evaluation = await stage(
-      'evaluate',
-      async () => (tuned ? score(data, split, tuned.query, tuned.index, config.embeddingDim) : headOnly),
-      (m) =>
-        `held-out mP@5 ${tuned ? `tuned backbone + head ${m.overall.mP5.toFixed(4)}, head only ${headOnly.overall.mP5.toFixed(4)}` : `trained head ${m.overall.mP5.toFixed(4)}`} vs whitened PCA-${pcaDim} ${baseline.whitened.toFixed(4)}, PCA-${pcaDim} ${baseline.pca64.toFixed(4)} (untrained head ${untrainedScore.overall.mP5.toFixed(4)}; ${m.overall.queries} queries)` +
-        (m.overall.mP5 < baseline.whitened ? `; warning: the trained model loses to the training-free whitened PCA-${pcaDim} (try headInit "whitening")` : '') +
-        (tuned && backboneVerdict(m.overall.mP5, headOnly.overall.mP5, m.overall.queries) ? `; warning: ${backboneVerdict(m.overall.mP5, headOnly.overall.mP5, m.overall.queries)}` : '') +
-        (m.byUsage.Public ? `; Public ${m.byUsage.Public.mP5.toFixed(4)} Private ${m.byUsage.Private?.mP5.toFixed(4)}` : '') +
-        (m.overall.queries < FEW_QUERIES ? `; warning: ${fewQueries(m.overall.queries, split.kind)}` : ''),
-    );
-
-    const domainOf = (m: MetricsReport, d: string) => m.byDomain[d]?.mP5 ?? NaN;
-    const domains: DomainScores[] = Object.entries(evaluation.byDomain).map(([d, m]) => ({
-      domain: d,
-      queries: m.queries,
-      model: m.mP5,
-      whitened: domainOf(baseline.reports.whitened, d),
-      whitenedGallery: domainOf(baseline.reports.whitenedGallery, d),
-      raw: domainOf(baseline.reports.raw, d),
-      pca: domainOf(baseline.reports.pca64, d),
-    }));
-    const exportDir = path.join(outDir, 'export');
-    const exported = await stage(
-      'export',
-      async () => {
-        const built = await buildExportGraph({ checkpoint: tuned?.best ?? best });
-        return exportModel(built.graph, exportDir, { whitening: built.whitening });
-      },
-      (r) => formatExportResult(r).split('\n').map((l) => l.trim()).join('; '),
-    );
+    const headOnly = await scoreHead(held, trained, config.embeddingDim);
+    const tuned = config.backboneEpochs > 0 ? await tuneBackboneStage(stage, { config: plan.settings, data, split, backbone, head: plan.head, headBest: headRun.best, headKey: headRun.key, outDir, model: plan.model }) : null;
+    const evaluation = await evaluateStage(stage, { held, tuned, headOnly, untrained, baseline, pcaDim, embeddingDim: config.embeddingDim });
+    const exported = await exportStage(stage, tuned?.best ?? headRun.best, path.join(outDir, 'export'));
     const zip = exported.zip!.file;
-    // the training side's embedder: the tuned backbone + head as the checkpoint holds them, or the frozen backbone + trained head
-    const reference = tuned ? (await loadModel(tuned.best)).embedder : createFeatureEmbedder({ ...backbone, dispose: () => undefined }, trained, { name: 'training-side tfjs' });
-    const verified = await stage('verify submission', () => verifySubmission(zip, { reference }), (r) => (r.ok ? `ok: ${formatVerifyReport(r).split('\n')[0]}` : `FAILED: ${formatVerifyReport(r)}`)).finally(() => tuned && reference.dispose());
-    if (!verified.ok) throw new Error(`verify-submission failed:\n${formatVerifyReport(verified)}`);
-
+    await verifyStage(stage, { zip, tunedCheckpoint: tuned?.best ?? null, backbone, head: trained });
     const evalDirs = await writeEvalFolders(data, split, outDir);
-    let report: string | null = null;
-    if (a.jig) {
-      report = path.join(outDir, 'jig-report.html');
-      await stage(
-        'jig report',
-        () => jigCommand({ gallery: evalDirs.index, queries: evalDirs.queries, model: exported.onnx!.file, out: report!, k: 5, cacheDir: path.join(outDir, 'jig-cache') }, () => undefined),
-        (r) => `${r.queries.length} queries, mP@5 ${r.metrics?.overall.mP5.toFixed(4) ?? 'n/a'} through the exported ONNX model -> ${path.relative(process.cwd(), report!)}`,
-      );
-    }
+    const report = a.jig ? await jigStage(stage, { evalDirs, onnx: exported.onnx!.file, outDir }) : null;
     trained.dispose();
     return {
-      mP5: { raw: baseline.raw, pca64: baseline.pca64, whitened: baseline.whitened, whitenedGallery: baseline.whitenedGallery, untrainedHead: untrainedScore.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
+      mP5: { raw: baseline.raw, pca64: baseline.pca64, whitened: baseline.whitened, whitenedGallery: baseline.whitenedGallery, untrainedHead: untrained.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
       pcaDim,
       metrics: evaluation,
       submission: zip,
@@ -387,77 +138,13 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
       outDir,
       evalDirs,
       split: split.kind,
-      domains,
+      domains: domainScores(evaluation, baseline.reports),
       leaveOut: search?.rows ?? null,
-      recipes: { chosen: search?.chosen.recipe ?? recipes[0], epochs, tried: search?.tried ?? [] },
+      recipes: { chosen: plan.recipe, epochs: plan.epochs, tried: search?.tried ?? [] },
     };
   } finally {
     model.dispose();
   }
-}
-
-interface SearchResult {
-  chosen: RecipeResult;
-  tried: RecipeSummary[];
-  rows: LeaveOutScores[];
-}
-
-/** Every recipe left-one-domain-out (lib/train/leave-domain-out.ts), the chosen one's folds beside the training-free baselines of the same rows. */
-async function recipeSearch(a: { config: Config; data: DataSet; split: DataSplit; cache: FeatureCache; featureKey: string; recipes: string[]; pcaDim: number; gallery: { raw: MetricsReport; whitenedGallery: MetricsReport }; outDir: string }): Promise<SearchResult> {
-  const scorer = (q: Float32Array, x: Float32Array, dim: number) => score(a.data, a.split, q, x, dim);
-  const base = await foldBaselines({ data: a.data, split: a.split, cache: a.cache, score: scorer, pcaDim: a.pcaDim, seed: a.config.seed });
-  const results: RecipeResult[] = [];
-  for (const recipe of a.recipes) results.push(await leaveDomainOut({ config: a.config, data: a.data, split: a.split, cache: a.cache, featureKey: a.featureKey, score: scorer, outDir: a.outDir, recipe }));
-  const chosen = chooseRecipe(results);
-  const rows = chosen.folds.map((f): LeaveOutScores => {
-    const b = base.find((x) => x.domain === f.domain)!;
-    return { domain: f.domain, queries: b.queries, trainRows: f.trainRows, trained: f.test, epoch: f.bestEpoch, whitened: b.whitened, whitenedGallery: a.gallery.whitenedGallery.byDomain[f.domain].mP5, raw: a.gallery.raw.byDomain[f.domain].mP5 };
-  });
-  const tried = results.map((r) => ({ recipe: r.recipe, validation: r.score, epochs: r.epochs, test: r.folds.reduce((acc, f) => acc + f.test, 0) / r.folds.length }));
-  return { chosen, tried, rows };
-}
-
-function formatSearch(s: SearchResult): string {
-  const losers = s.rows.filter((r) => r.trained < r.whitened).map((r) => r.domain);
-  return (
-    `recipes by mean held-out-domain validation: ${s.tried.map((t) => `${t.recipe} ${t.validation.toFixed(4)} at epoch ${t.epochs}`).join(', ')}; chosen ${s.chosen.recipe}; ` +
-    s.rows.map((r) => `${r.domain}: trained without it ${r.trained.toFixed(4)} vs whitened ${r.whitened.toFixed(4)} (on the gallery ${r.whitenedGallery.toFixed(4)}, raw ${r.raw.toFixed(4)}; ${r.queries} queries)`).join('; ') +
-    (losers.length > 0 ? `; warning: the trained head loses to the training-free whitening on ${losers.join(', ')}` : '')
-  );
-}
-
-/** The backbone stage after the head (backboneEpochs > 0): its best checkpoint and the held-out embeddings it gives. */
-async function backboneStep(a: { config: Config; data: DataSet; split: DataSplit; backbone: Backbone; head: HeadConfig; headBest: string; headKey: string; outDir: string; stage: Stage; model: CheckpointModel }): Promise<{ best: string; query: Float32Array; index: Float32Array }> {
-  const dir = path.join(a.outDir, 'train', 'backbone');
-  const rows = [...a.split.query, ...a.split.index];
-  const c = a.config;
-  // a finished stage is reused for the same head run and stage settings (resume of a finished run trains nothing)
-  const key = JSON.stringify({ head: a.headKey, stage: [c.backboneEpochs, c.backboneBlocks, c.backboneLr, c.headLock, c.layerDecay, c.ema, c.anchor] });
-  const doneFile = path.join(dir, 'done.json');
-  const reuse = fs.existsSync(doneFile) && (JSON.parse(fs.readFileSync(doneFile, 'utf8')) as { key: string }).key === key;
-  if (!reuse) fs.rmSync(dir, { recursive: true, force: true });
-  const res = await a.stage(
-    'train backbone',
-    async () => {
-      const r = await backboneStage({ config: c, data: a.data, split: a.split, backbone: a.backbone, head: a.head, headCheckpoint: a.headBest, outDir: dir, resume: reuse, model: a.model, embedRows: rows, progressMode: 'lines', log: () => undefined });
-      writeJsonAtomic(doneFile, { key, best: r.best?.metric ?? null });
-      return r;
-    },
-    (r) => `${r.summary}, ${c.backboneEpochs} epochs at backbone lr ${c.backboneLr}; ` + (r.best === null ? 'no per-epoch validation: last epoch kept' : `best val mP@5 ${r.best.metric.toFixed(4)}`) + (reuse ? ' (reused finished run)' : ''),
-  );
-  const d = c.embeddingDim;
-  const q = a.split.query.length;
-  return { best: path.join(checkpointsDir(dir), 'best'), query: res.embeddings!.slice(0, q * d), index: res.embeddings!.slice(q * d) };
-}
-
-export function formatStages(stages: StageRecord[]): string {
-  const w = Math.max(...stages.map((s) => s.stage.length));
-  const total = stages.reduce((a, s) => a + s.seconds, 0);
-  return [
-    `${'stage'.padEnd(w)}  ${'time'.padStart(8)}  result`,
-    ...stages.map((s) => `${s.stage.padEnd(w)}  ${s.seconds.toFixed(1).padStart(7)}s  ${s.result}`),
-    `${'total'.padEnd(w)}  ${total.toFixed(1).padStart(7)}s`,
-  ].join('\n');
 }
 
 export async function mainJobCommand(opts: { config?: string; data?: string; out?: string; split?: string; skipBad?: boolean }): Promise<MainJobResult> {

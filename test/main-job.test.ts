@@ -15,7 +15,8 @@ import { decodeRecord } from '../lib/data/schema';
 import { readSampleManifest } from '../lib/data/builders/sample';
 import { readTrainWhitening } from '../lib/retrieval/train-whitening';
 import { loadModel } from '../lib/model-loader';
-import { formatStages, runMainJob, type MainJobResult } from '../lib/main-job';
+import { runMainJob, type MainJobResult } from '../lib/main-job';
+import { formatStages } from '../lib/main-job/stage';
 import { runPythonJson } from './oracle/python';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-main-'));

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mixSeed, type AugmentConfig } from '../data/augment';
 import type { DataSet } from '../data/dataset';
 import { DEFAULT_MAX_PIXELS, normalizeRgb } from '../data/image';
-import { WorkerPool } from '../data/pipeline';
+import { WorkerPool } from '../data/worker-pool';
 import { decodeRecord } from '../data/schema';
 import { indexTfRecords, readTfRecordAt, type RecordSpan } from '../data/tfrecord';
 import type { Preprocess } from '../model/vit-config';
