@@ -9,7 +9,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { backboneInfo, listBackbones, loadBackbone, type Backbone } from '../../lib/model/backbones';
-import { PACKAGED_CNNS, POOL_NODE, packageArtifacts } from '../../lib/model/packaged-cnn';
+import { POOL_NODE } from '../../lib/model/cnn/keras-to-graphdef';
+import { packageArtifacts } from '../../lib/model/cnn/nsfwjs-package';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { saveVit } from '../../lib/model/weights';
 import { cosine, sharedCacheDir, toBatch, twoViews } from './helpers';
 
