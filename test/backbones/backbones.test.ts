@@ -34,7 +34,7 @@ describe('registry', () => {
   });
 
   test('an unknown name is rejected with the known names', async () => {
-    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: mobilenet_v2_140, inception_v3_mixed5, mobilenet_v2_140_gem, ViT-B-32/);
+    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: inception_v3_mixed5, mobilenet_v2_140, mobilenet_v2_140_gem, ViT-B-16, ViT-B-16-quickgelu, ViT-B-32/);
   });
 
   test('a CLIP ViT without weights says how to give them', async () => {
