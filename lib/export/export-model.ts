@@ -9,7 +9,8 @@ import { replaceDirAtomic, writeJsonAtomic } from '../util/atomic';
 import { PROJECT_ROOT } from '../util/paths';
 import type { Config } from '../config';
 import { weightsPath } from '../model/backbones';
-import { buildCacheContents, PACKAGED_CNNS, type CacheMeta } from '../model/packaged-cnn';
+import { buildCacheContents, type CacheMeta } from '../model/cnn/cnn-cache';
+import { PACKAGED_CNNS } from '../model/cnn/registry';
 import { replaceGraphWeights } from '../model/cnn-graph';
 import type { Preprocess, VitConfig } from '../model/vit-config';
 import { baseVitName, getVitConfig } from '../model/vit-config';
@@ -84,7 +85,7 @@ export function exportedAbout(model: { onnxFile?: string; savedModelDir?: string
 }
 
 export interface ExportCommandOptions {
-  /** A packaged CNN (lib/model/packaged-cnn.ts) or a ViT config name (lib/model/vit-config.ts); default: the checkpoint's, else mobilenet_v2_140. */
+  /** A packaged CNN (lib/model/cnn/registry.ts) or a ViT config name (lib/model/vit-config.ts), each a file in lib/model/model_configs/; default: the checkpoint's, else mobilenet_v2_140. */
   backbone?: string;
   out: string;
   /** CLIP ViTs: OpenCLIP/HF/bare safetensors; without it the ViT gets random weights (offline path). */

@@ -188,6 +188,11 @@ export class GraphBuilder {
     return prune({ nodes: [...this.nodes], weights: new Set(this.weights), inputs, outputs });
   }
 
+  /** The nodes in the order they were added, unpruned: a fragment for a GraphDef held elsewhere (its inputs may name nodes outside this builder). */
+  fragment(): GraphNode[] {
+    return [...this.nodes];
+  }
+
   // --- ops, named and attributed as in TensorFlow's op registry (all exist in TF 2.6) ---
   private binary(op: string, a: string, b: string, name?: string): string {
     return this.op(op, [a, b], { T: { type: 'float32' } }, name);
@@ -200,10 +205,12 @@ export class GraphBuilder {
   mul(a: string, b: string, name?: string): string { return this.binary('Mul', a, b, name); }
   div(a: string, b: string, name?: string): string { return this.binary('RealDiv', a, b, name); }
   maximum(a: string, b: string, name?: string): string { return this.binary('Maximum', a, b, name); }
+  pow(a: string, b: string, name?: string): string { return this.binary('Pow', a, b, name); }
   square(x: string, name?: string): string { return this.unary('Square', x, name); }
   rsqrt(x: string, name?: string): string { return this.unary('Rsqrt', x, name); }
   erf(x: string, name?: string): string { return this.unary('Erf', x, name); }
   sigmoid(x: string, name?: string): string { return this.unary('Sigmoid', x, name); }
+  relu(x: string, name?: string): string { return this.unary('Relu', x, name); }
   relu6(x: string, name?: string): string { return this.unary('Relu6', x, name); }
   softmax(x: string, name?: string): string { return this.unary('Softmax', x, name); }
   identity(x: string, name?: string): string { return this.unary('Identity', x, name); }
@@ -247,6 +254,10 @@ export class GraphBuilder {
   }
   biasAdd(x: string, bias: string, name = 'BiasAdd'): string {
     return this.op('BiasAdd', [x, bias], { T: { type: 'float32' }, data_format: { s: 'NHWC' } }, name);
+  }
+  /** MaxPool or AvgPool over NHWC windows. */
+  pool(op: 'MaxPool' | 'AvgPool', x: string, ksize: [number, number], strides: [number, number], padding: 'VALID' | 'SAME', name: string = op): string {
+    return this.op(op, [x], { T: { type: 'float32' }, ksize: { ints: [1, ksize[0], ksize[1], 1] }, strides: { ints: [1, strides[0], strides[1], 1] }, padding: { s: padding }, data_format: { s: 'NHWC' } }, name);
   }
   conv2d(x: string, filterHWIO: string, strides: [number, number], padding: 'VALID' | 'SAME', name = 'Conv2D'): string {
     return this.op('Conv2D', [x, filterHWIO], {

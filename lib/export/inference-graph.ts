@@ -346,7 +346,7 @@ function finish(g: GraphBuilder, image: string, embedding: string, dim: number, 
   return { ...graph, about };
 }
 
-/** A tfjs graph-model backbone (e.g. the packaged MobileNetV2 of lib/model/packaged-cnn) cut at `outputNode`, plus the head. */
+/** A tfjs graph-model backbone (e.g. the packaged MobileNetV2 of lib/model/cnn/) cut at `outputNode`, plus the head. */
 export interface GraphModelBackbone {
   name: string;
   model: TfjsGraphModelJson;

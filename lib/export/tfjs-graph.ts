@@ -8,25 +8,9 @@ import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
 import { resizeForModel } from '../data/image';
 import type { Preprocess } from '../model/vit-config';
-import type { AttrValue, Graph, HostTensor } from './graph';
+import type { Graph, HostTensor } from './graph';
 import { constValue, nodeOf, prune } from './graph';
-import { TF_DTYPE } from './graphdef';
-
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-
-/** AttrValue in the JSON form of tfjs model.json (protobuf JSON: enums by name, int64 as strings, bytes base64). */
-function attrJson(a: AttrValue): object {
-  if ('type' in a) return { type: TF_DTYPE[a.type] };
-  if ('i' in a) return { i: String(a.i) };
-  if ('f' in a) return { f: a.f };
-  if ('b' in a) return { b: a.b };
-  if ('s' in a) return { s: b64(a.s) };
-  if ('shape' in a) return { shape: a.shape === null ? { unknownRank: true } : { dim: a.shape.map((d) => ({ size: String(d) })) } };
-  if ('ints' in a) return { list: { i: a.ints.map(String) } };
-  if ('types' in a) return { list: { type: a.types.map((t) => TF_DTYPE[t]) } };
-  if ('strings' in a) return { list: { s: a.strings.map(b64) } };
-  return { tensor: { dtype: TF_DTYPE[a.tensor.dtype], tensorShape: { dim: a.tensor.shape.map((d) => ({ size: String(d) })) } } };
-}
+import { nodeJson } from './tfjs-json';
 
 function tfjsDtype(t: HostTensor, node: string): 'float32' | 'int32' {
   if (t.dtype === 'float32') return 'float32';
@@ -97,8 +81,7 @@ export async function loadTfjsGraph(graph: Graph): Promise<tf.GraphModel> {
       const data = dtype === 'int32' && t.dtype !== 'int32' ? Int32Array.from(t.data) : t.data;
       chunks.push(new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)));
     }
-    const attr = Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => [k, attrJson(v)]));
-    return { name: n.name, op: n.op, input: n.inputs, attr };
+    return nodeJson(n);
   });
   const total = chunks.reduce((s, c) => s + c.length, 0);
   const weightData = new Uint8Array(total);

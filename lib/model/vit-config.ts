@@ -1,8 +1,9 @@
 /**
- * CLIP vision-tower configs as data (open_clip keeps each architecture as a small JSON file).
- * Preprocessing travels with the config (timm's default_cfg idea) so data pipeline, export graph
- * and jig read the same numbers.
+ * CLIP vision-tower configs as data (open_clip keeps each architecture as a small JSON file; ours
+ * are in lib/model/model_configs/). Preprocessing travels with the config (timm's default_cfg idea)
+ * so data pipeline, export graph and jig read the same numbers.
  */
+import { configAs, loadModelConfig, modelConfigNames, type FieldType } from './model-configs';
 
 export type Activation = 'gelu' | 'quick_gelu';
 
@@ -34,38 +35,28 @@ export interface VitConfig {
 export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
-function clip(name: string, c: Pick<VitConfig, 'patchSize' | 'width' | 'layers' | 'heads' | 'outputDim' | 'act'> & { imageSize?: number; mlpRatio?: number }): VitConfig {
-  const imageSize = c.imageSize ?? 224;
-  return {
-    name,
-    imageSize,
-    patchSize: c.patchSize,
-    patchStride: c.patchSize,
-    width: c.width,
-    layers: c.layers,
-    heads: c.heads,
-    mlpRatio: c.mlpRatio ?? 4,
-    outputDim: c.outputDim,
-    act: c.act,
-    layerNormEps: 1e-5,
-    preprocess: { imageSize, mean: CLIP_MEAN, std: CLIP_STD, resize: 'shortest_bicubic_crop' },
-  };
-}
-
-/** Named configs: OpenAI models use QuickGELU, OpenCLIP LAION models exact GELU. */
-export const VIT_CONFIGS: Record<string, VitConfig> = {
-  'ViT-B-32': clip('ViT-B-32', { patchSize: 32, width: 768, layers: 12, heads: 12, outputDim: 512, act: 'gelu' }),
-  'ViT-B-32-quickgelu': clip('ViT-B-32-quickgelu', { patchSize: 32, width: 768, layers: 12, heads: 12, outputDim: 512, act: 'quick_gelu' }),
-  'ViT-B-16': clip('ViT-B-16', { patchSize: 16, width: 768, layers: 12, heads: 12, outputDim: 512, act: 'gelu' }),
-  'ViT-B-16-quickgelu': clip('ViT-B-16-quickgelu', { patchSize: 16, width: 768, layers: 12, heads: 12, outputDim: 512, act: 'quick_gelu' }),
-  'ViT-L-14': clip('ViT-L-14', { patchSize: 14, width: 1024, layers: 24, heads: 16, outputDim: 768, act: 'gelu' }),
-  'ViT-L-14-quickgelu': clip('ViT-L-14-quickgelu', { patchSize: 14, width: 1024, layers: 24, heads: 16, outputDim: 768, act: 'quick_gelu' }),
-  'ViT-L-14-336': clip('ViT-L-14-336', { imageSize: 336, patchSize: 14, width: 1024, layers: 24, heads: 16, outputDim: 768, act: 'quick_gelu' }),
-  'ViT-H-14': clip('ViT-H-14', { patchSize: 14, width: 1280, layers: 32, heads: 16, outputDim: 1024, act: 'gelu' }),
-  /** Small configs for tests: same code paths, seconds on a CPU. */
-  'test-tiny': clip('test-tiny', { imageSize: 32, patchSize: 8, width: 64, layers: 2, heads: 4, outputDim: 32, act: 'gelu' }),
-  'test-small': clip('test-small', { imageSize: 64, patchSize: 16, width: 128, layers: 3, heads: 4, outputDim: 64, act: 'quick_gelu' }),
+const VIT_FIELDS: Record<keyof VitConfig, FieldType> = {
+  name: 'string',
+  imageSize: 'number',
+  patchSize: 'number',
+  patchStride: 'number',
+  width: 'number',
+  layers: 'number',
+  heads: 'number',
+  mlpRatio: 'number',
+  outputDim: 'number|null',
+  act: 'string',
+  layerNormEps: 'number',
+  preprocess: 'object',
 };
+
+/** Named configs, from the clip-vit files in lib/model/model_configs/: OpenAI models use QuickGELU, OpenCLIP LAION models exact GELU; test-* are small configs for tests (same code paths, seconds on a CPU). */
+export const VIT_CONFIGS: Record<string, VitConfig> = Object.fromEntries(
+  modelConfigNames()
+    .map(loadModelConfig)
+    .filter((f) => f.kind === 'clip-vit')
+    .map((f) => [f.name, configAs<VitConfig>(f, VIT_FIELDS)]),
+);
 
 /** `<ViT name>.noproj`: the tower without its output projection ("projection dropped"): features are the pooled width-d token. */
 export const NO_PROJECTION = '.noproj';

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Backbone as ModelBackbone } from '../model/backbones';
 import { parseCnnGraph, runSubgraph, subgraph, subgraphWeights, type CnnGraph } from '../model/cnn-graph';
-import { PACKAGED_CNNS } from '../model/packaged-cnn';
+import { PACKAGED_CNNS } from '../model/cnn/registry';
 import type { Backbone } from './model';
 
 export interface CnnCut {

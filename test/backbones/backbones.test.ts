@@ -9,7 +9,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { backboneInfo, listBackbones, loadBackbone, type Backbone } from '../../lib/model/backbones';
-import { PACKAGED_CNNS, POOL_NODE, packageArtifacts } from '../../lib/model/packaged-cnn';
+import { POOL_NODE } from '../../lib/model/cnn/keras-to-graphdef';
+import { packageArtifacts } from '../../lib/model/cnn/nsfwjs-package';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { saveVit } from '../../lib/model/weights';
 import { cosine, sharedCacheDir, toBatch, twoViews } from './helpers';
 
@@ -32,7 +34,7 @@ describe('registry', () => {
   });
 
   test('an unknown name is rejected with the known names', async () => {
-    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: mobilenet_v2_140, inception_v3_mixed5, mobilenet_v2_140_gem, ViT-B-32/);
+    await expect(loadBackbone('resnet9000', { cacheDir })).rejects.toThrow(/unknown backbone "resnet9000" \(known: inception_v3_mixed5, mobilenet_v2_140, mobilenet_v2_140_gem, ViT-B-16, ViT-B-16-quickgelu, ViT-B-32/);
   });
 
   test('a CLIP ViT without weights says how to give them', async () => {

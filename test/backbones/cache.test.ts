@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../lib/device';
 import { loadBackbone } from '../../lib/model/backbones';
-import { BackboneCacheError, PACKAGED_CNNS, ensureCache, readCache } from '../../lib/model/packaged-cnn';
+import { BackboneCacheError, ensureCache, readCache } from '../../lib/model/cnn/cnn-cache';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { sharedCacheDir } from './helpers';
 
 const NAME = 'mobilenet_v2_140';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../lib/device';
 import { loadBackbone, type Backbone } from '../../lib/model/backbones';
 import { disposeCnnGraph, parseCnnGraph, replaceGraphWeights } from '../../lib/model/cnn-graph';
-import { PACKAGED_CNNS } from '../../lib/model/packaged-cnn';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { cnnCut, prefixBackbone, suffixBackbone } from '../../lib/train/cnn-backbone';
 import { sharedCacheDir } from './helpers';
 

@@ -12,7 +12,7 @@ import { decodeRgb, normalizeRgb, resizeForModel } from '../../lib/data/image';
 import { initBackend } from '../../lib/device';
 import { buildExportGraph, exportModel } from '../../lib/export/export-model';
 import { loadBackbone } from '../../lib/model/backbones';
-import { PACKAGED_CNNS } from '../../lib/model/packaged-cnn';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { applyPca, fitPca } from '../../lib/retrieval/pca';
 import { saveCheckpoint } from '../../lib/train/checkpoint';
 import { whiteningHeadWeights } from '../../lib/train/head-init';

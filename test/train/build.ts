@@ -16,10 +16,11 @@ function stale(src: string): boolean {
   return !fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(ROOT, src)).mtimeMs;
 }
 
-/** Runs tsc when a needed file is missing or older than its source (errors in other engineers' files do not stop emit). */
-export function ensureBuilt(): void {
-  if (!SOURCES.some(stale)) return;
+/** Runs tsc when a needed file (the training modules, plus `extra` lib/ sources) is missing or older than its source (errors in other engineers' files do not stop emit). */
+export function ensureBuilt(extra: string[] = []): void {
+  const sources = [...SOURCES, ...extra];
+  if (!sources.some(stale)) return;
   spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  const still = SOURCES.filter(stale);
+  const still = sources.filter(stale);
   if (still.length > 0) throw new Error(`tsc did not produce up-to-date dist/ files for: ${still.join(', ')}`);
 }

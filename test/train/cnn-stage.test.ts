@@ -13,7 +13,7 @@ import { initBackend } from '../../lib/device';
 import { runMainJob } from '../../lib/main-job';
 import { loadModel } from '../../lib/model-loader';
 import { loadBackbone } from '../../lib/model/backbones';
-import { PACKAGED_CNNS } from '../../lib/model/packaged-cnn';
+import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { backboneTensors, checkpointModel, loadCheckpoint } from '../../lib/train/checkpoint';
 import { cnnCut } from '../../lib/train/cnn-backbone';
 import { disposeCnnGraph } from '../../lib/model/cnn-graph';
