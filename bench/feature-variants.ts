@@ -17,7 +17,7 @@ import { decodeRecord } from '../lib/data/schema';
 import { readTfRecords } from '../lib/data/tfrecord';
 import { initBackend } from '../lib/device';
 import { loadBackbone, type Backbone } from '../lib/model/backbones';
-import type { Preprocess } from '../lib/model/vit-config';
+import type { Preprocess } from '../lib/core/preprocess';
 import type { Embeddings } from '../lib/retrieval/embed';
 import { scoreEmbeddings } from '../lib/retrieval/evaluate';
 import { applyPca, fitPca } from '../lib/retrieval/pca';

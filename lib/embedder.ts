@@ -3,7 +3,7 @@
  * loaded SavedModel): evaluation, indexing, training validation and the jig take any Embedder.
  */
 import type { RgbImage } from './core/rgb-image';
-import type { Preprocess } from './model/vit-config';
+import type { Preprocess } from './core/preprocess';
 
 export interface Embedder {
   readonly name: string;

@@ -22,3 +22,16 @@ test('no import cycles anywhere in lib/', async () => {
   expect(res.obj()['jig/server.ts']).toEqual(expect.arrayContaining(['jig/serve-options.ts', 'jig/openapi.ts']));
   expect(res.circular()).toEqual([]);
 }, 120_000);
+
+test('the bottom layers import nothing above them: lib/core only itself, lib/util only core and util; data never imports model', async () => {
+  const res = await madge(path.join(ROOT, 'lib'), { fileExtensions: ['ts'], tsConfig: path.join(ROOT, 'tsconfig.json'), detectiveOptions: { ts: { skipTypeImports: false } } });
+  const graph = res.obj();
+  const offending = (from: string, allowed: readonly string[]) =>
+    Object.entries(graph)
+      .filter(([f]) => f.startsWith(from))
+      .flatMap(([f, deps]) => deps.filter((d) => !allowed.some((a) => d.startsWith(a))).map((d) => `${f} -> ${d}`));
+  expect(Object.keys(graph).filter((f) => f.startsWith('core/'))).toEqual(expect.arrayContaining(['core/box.ts', 'core/preprocess.ts', 'core/rgb-image.ts']));
+  expect(offending('core/', ['core/'])).toEqual([]);
+  expect(offending('util/', ['util/', 'core/'])).toEqual([]);
+  expect(Object.entries(graph).filter(([f]) => f.startsWith('data/')).flatMap(([f, deps]) => deps.filter((d) => d.startsWith('model/')).map((d) => `${f} -> ${d}`))).toEqual([]);
+}, 120_000);

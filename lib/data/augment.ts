@@ -4,7 +4,7 @@
  * applied with machine-independent arithmetic (Pillow's bicubic and the jitter in WebAssembly, libjpeg-turbo),
  * so results never depend on which worker or machine ran a sample.
  */
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import type { Box } from '../core/box';
 import type { RgbImage } from '../core/rgb-image';
 import { decodeRgb, decodeRgbFast, encodeJpeg, type DecodeOptions } from './image';

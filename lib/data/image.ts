@@ -8,7 +8,7 @@
 import sharp, { type Sharp } from 'sharp';
 import type { Box } from '../core/box';
 import type { RgbImage } from '../core/rgb-image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { decodeJpegTurbo } from './jpeg';
 import { resizeRgb } from './resample';
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { DEFAULT_AUGMENT, mixSeed, type AugmentConfig } from './augment';
 import { Rng } from '../util/random';
 import { DEFAULT_MAX_PIXELS, normalizeRgb } from './image';

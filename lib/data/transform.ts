@@ -3,7 +3,7 @@
  * RGB -> (augmented | CLIP-eval resized) uint8 HWC. Normalisation happens later, straight into the
  * batch buffer: a float32 copy per sample would cost more than the normalisation itself.
  */
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { augmentBytes, type AugmentConfig } from './augment';
 import { decodeRgb, resizeForModel } from './image';
 

@@ -4,7 +4,7 @@
  * never disagree about what the model computes. Nodes are GraphDef nodes (op names and attrs as
  * TensorFlow defines them); weights are Const nodes marked as variables.
  */
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 
 /** float64 only for computed tensors (the in-graph resampling), never for Consts or weights. */
 export type DType = 'float32' | 'float64' | 'int32' | 'uint8' | 'int64' | 'bool' | 'string';

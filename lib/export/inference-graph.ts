@@ -8,7 +8,8 @@
  * re-laid out here for TF's NHWC / [in,out] conventions.
  */
 import { normalizeTable } from '../data/image';
-import type { Preprocess, VitConfig } from '../model/vit-config';
+import type { VitConfig } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { gridSize } from '../model/vit-config';
 import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32, GraphBuilder, i32 } from './graph';

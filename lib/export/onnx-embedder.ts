@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import type { Graph } from './graph';
 import { readSavedModel } from './savedmodel';
 import { TfjsGraphEmbedder } from './tfjs-graph';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
 import { resizeForModel } from '../data/image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import type { Graph, HostTensor } from './graph';
 import { constValue, nodeOf, prune } from './graph';
 import { nodeJson } from './tfjs-json';

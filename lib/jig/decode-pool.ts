@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { compiledPath } from '../util/paths';
 import { ImageError, type DecodedImage, type ImageLimits } from './image';
 

@@ -8,7 +8,7 @@
 import { resizeForModel } from '../data/image';
 import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 
 const SIZE = 64;
 const DIM = 64;

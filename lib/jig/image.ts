@@ -6,7 +6,7 @@
 import sharp, { type Metadata } from 'sharp';
 import type { RgbImage } from '../core/rgb-image';
 import { ImageDecodeError, refusedFormat, resizeForModel } from '../data/image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 
 export interface ImageLimits {
   /** Largest accepted encoded size in bytes. */

@@ -14,7 +14,8 @@ import { loadPackagedCnn, type LoadedCnn } from './cnn/load-cnn';
 import { PACKAGED_CNNS } from './cnn/registry';
 import type { ModelKind } from './model-configs';
 import { Vit } from './vit';
-import { NO_PROJECTION, VIT_CONFIGS, baseVitName, featureDim, getVitConfig, type Preprocess } from './vit-config';
+import { NO_PROJECTION, VIT_CONFIGS, baseVitName, featureDim, getVitConfig } from './vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { loadVitWeights } from './weights';
 
 export interface BackboneInfo {

@@ -9,7 +9,8 @@ import type { Embedder } from '../embedder';
 import type { RgbImage } from '../core/rgb-image';
 import { l2NormalizeTensor, type EmbeddingHead } from './heads';
 import type { Vit } from './vit';
-import { featureDim, type Preprocess } from './vit-config';
+import { featureDim } from './vit-config';
+import type { Preprocess } from '../core/preprocess';
 
 export interface TfjsEmbedderOptions {
   name?: string;

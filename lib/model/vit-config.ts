@@ -4,16 +4,9 @@
  * so data pipeline, export graph and jig read the same numbers.
  */
 import { configAs, loadModelConfig, modelConfigNames, type FieldType } from './model-configs';
+import type { Preprocess } from '../core/preprocess';
 
 export type Activation = 'gelu' | 'quick_gelu';
-
-export interface Preprocess {
-  imageSize: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  /** 'shortest_bicubic_crop' = CLIP eval (shorter side -> size, bicubic, centre crop); 'bilinear' = host baseline squash-resize. */
-  resize: 'shortest_bicubic_crop' | 'bilinear';
-}
 
 export interface VitConfig {
   name: string;

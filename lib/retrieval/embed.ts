@@ -20,7 +20,7 @@ import { progress, ProgressOptions } from '../util/progress';
 import { listFilesSorted } from '../util/walk';
 import { readF32 } from './exact-index';
 import { decodeRgb, resizeForModel } from '../data/image';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import { DEFAULT_SCHEMA } from '../data/schema';
 
 export interface ImageItem {

@@ -8,7 +8,7 @@
 import { crc32c } from '@node-rs/crc32';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import type { HeadConfig } from './model';
 import type { RngState } from '../util/random';
 import { writeFileSynced } from '../util/atomic';

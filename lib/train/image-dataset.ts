@@ -12,7 +12,7 @@ import { DEFAULT_MAX_PIXELS, normalizeRgb } from '../data/image';
 import { WorkerPool } from '../data/worker-pool';
 import { decodeRecord } from '../data/schema';
 import { indexTfRecords, readTfRecordAt, type RecordSpan } from '../data/tfrecord';
-import type { Preprocess } from '../model/vit-config';
+import type { Preprocess } from '../core/preprocess';
 import type { Dataset } from './loop';
 
 export interface ImageDatasetOptions {

@@ -7,7 +7,7 @@ import { normalizeRgb, resizeForModel } from '../../lib/data/image';
 import { listInstances, picturesSource } from '../../lib/data/builders/photos';
 import { drawViewParams, renderView, DEFAULT_VIEW_AUGMENT, type ViewAugment } from '../../lib/data/builders/views';
 import { Rng } from '../../lib/util/random';
-import type { Preprocess } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 
 /** Keyed by the package version, so the decode runs once per machine, not once per test run. */
 export function sharedCacheDir(): string {

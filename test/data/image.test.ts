@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { centerCropBox, decodeRgb, DEFAULT_MAX_PIXELS, ImageDecodeError, normalizeRgb, resizeForModel, shorterSideSize } from '../../lib/data/image';
-import { CLIP_MEAN, CLIP_STD, type Preprocess } from '../../lib/model/vit-config';
+import { CLIP_MEAN, CLIP_STD } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 import { jpeg, png } from './helpers';
 
 const solid = (channels: 3 | 4, background: { r: number; g: number; b: number; alpha?: number }, width = 8, height = 6) => sharp({ create: { width, height, channels, background } });

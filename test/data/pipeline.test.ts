@@ -10,7 +10,8 @@ import { decodeRgb, resizeForModel } from '../../lib/data/image';
 import { batches, debugSubset, listShards, newPipelineStats, samples, splitShards, type PipelineOptions, type Sample } from '../../lib/data/pipeline';
 import { encodeRecord } from '../../lib/data/schema';
 import { frameRecord, writeTfRecords } from '../../lib/data/tfrecord';
-import { CLIP_MEAN, CLIP_STD, type Preprocess } from '../../lib/model/vit-config';
+import { CLIP_MEAN, CLIP_STD } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 import { jpeg, tmpDir } from './helpers';
 
 const P: Preprocess = { imageSize: 24, mean: CLIP_MEAN, std: CLIP_STD, resize: 'shortest_bicubic_crop' };

@@ -31,7 +31,8 @@ import { buildCacheContents, type CacheMeta } from '../../lib/model/cnn/cnn-cach
 import { PACKAGED_CNNS } from '../../lib/model/cnn/registry';
 import { createTfjsEmbedder } from '../../lib/model/tfjs-embedder';
 import { Vit } from '../../lib/model/vit';
-import { CLIP_MEAN, CLIP_STD, getVitConfig, type Preprocess } from '../../lib/model/vit-config';
+import { CLIP_MEAN, CLIP_STD, getVitConfig } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 import { runPythonJson } from '../oracle/python';
 
 const ORACLE = path.join(__dirname, '..', 'oracle', 'raw_preprocess.py');

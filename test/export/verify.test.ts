@@ -19,7 +19,7 @@ import type { Embedder } from '../../lib/embedder';
 import { EmbeddingHead } from '../../lib/model/heads';
 import { createTfjsEmbedder } from '../../lib/model/tfjs-embedder';
 import { Vit } from '../../lib/model/vit';
-import type { Preprocess } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 
 const cfg = getVitConfig('test-tiny');
 

@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { decodeRgb, normalizeRgb, resizeForModel } from '../../lib/data/image';
-import { CLIP_MEAN, CLIP_STD, type Preprocess } from '../../lib/model/vit-config';
+import { CLIP_MEAN, CLIP_STD } from '../../lib/model/vit-config';
+import type { Preprocess } from '../../lib/core/preprocess';
 import { runPythonJson } from './python';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-oracle-clip-'));

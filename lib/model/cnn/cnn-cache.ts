@@ -9,7 +9,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { replaceDirAtomic } from '../../util/atomic';
-import type { Preprocess } from '../vit-config';
+import type { Preprocess } from '../../core/preprocess';
 import { truncateGraph } from './graph-cut';
 import { kerasToGraph } from './keras-to-graphdef';
 import { packageArtifacts, sourceId } from './nsfwjs-package';

@@ -4,7 +4,7 @@
  * Each one is a packaged-cnn file in lib/model/model_configs/.
  */
 import { configAs, loadModelConfig, modelConfigNames, type FieldType } from '../model-configs';
-import type { Preprocess } from '../vit-config';
+import type { Preprocess } from '../../core/preprocess';
 
 export interface PackagedCnnSpec {
   name: string;
