@@ -103,7 +103,7 @@ export function projectionSvg(r: JigResult, gallery: Gallery, size = 520): strin
 }
 
 /** The same projection as a Plotly figure (notebook 07): gallery points and query crosses, both coloured by domain (or label), hover naming each file. */
-export function projectionFigure(r: JigResult, gallery: Gallery): PlotlyFigure {
+export function jigProjectionFigure(r: JigResult, gallery: Gallery): PlotlyFigure {
   const { gallery: gp, queries: qp } = r.projection;
   const groupOf = (i: number) => gallery.items[i].domain ?? gallery.items[i].label ?? '';
   const groups = [...new Set(gallery.items.map((_, i) => groupOf(i)))].sort();
