@@ -22,13 +22,14 @@ import * as http from 'http';
 import sharp from 'sharp';
 import * as path from 'path';
 import { isIP, type AddressInfo } from 'net';
+import { DecodeLimiter } from './decode-limiter';
 import { DecodePool } from './decode-pool';
+import { HttpError } from './http-error';
 import { ImageError } from './image';
 import { DEFAULT_SERVE, type ServeOptions } from './serve-options';
 import type { Gallery } from './gallery';
 import { openApiDocument } from './openapi';
 import { jigPageHtml } from './page';
-
 
 const MAX_HEADER_BYTES = 16_384;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
@@ -37,16 +38,6 @@ export interface RunningServer {
   server: http.Server;
   url: string;
   close(): Promise<void>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -83,36 +74,6 @@ function checkOrigin(req: http.IncomingMessage, opts: ServeOptions): void {
   const crossSite = req.headers['sec-fetch-site'] === 'cross-site';
   if ((origin !== undefined && originHost?.toLowerCase() !== host.toLowerCase()) || crossSite) {
     throw new HttpError(403, `cross-origin POST refused (Origin ${String(origin).slice(0, 128)}); the page at / and clients without an Origin (curl, scripts) may search`);
-  }
-}
-
-/** At most `concurrent` tasks at once and `queued` waiting; a task beyond that is refused with 503 at once. */
-class DecodeLimiter {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(
-    private readonly limits: { concurrent: number; queued: number },
-    private readonly what = 'uploads',
-  ) {}
-
-  /** What /api/stats shows: tasks holding a slot and tasks waiting for one. */
-  state(): { running: number; waiting: number } {
-    return { running: this.active, waiting: this.waiting.length };
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limits.concurrent) {
-      if (this.waiting.length >= this.limits.queued) throw new HttpError(503, `busy: ${this.active} ${this.what} decoding and ${this.waiting.length} waiting; try again shortly`, { 'Retry-After': '1' });
-      await new Promise<void>((go) => this.waiting.push(go));
-    } else this.active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
   }
 }
 

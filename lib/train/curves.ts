@@ -1,7 +1,7 @@
 /** Training curves as a Plotly figure: loss and lr per step, validation mP@5 per epoch (stacked, shared x = step). */
 import * as fs from 'fs';
 import type { PlotlyFigure } from '../viz/plotly';
-import type { EpochRecord, StepRecord } from './loop';
+import type { EpochRecord, StepRecord } from './train-config';
 
 export interface TrainingHistory {
   steps: StepRecord[];

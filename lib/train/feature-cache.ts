@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeJsonAtomic, writeFileSynced } from '../util/atomic';
 import { progress } from '../util/progress';
-import type { Dataset } from './loop';
+import type { Dataset } from './train-config';
 
 const FORMAT = 'guie-feature-cache';
 

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config';
 import { fitPca, whiteningMap, type Pca } from '../retrieval/pca';
-import type { Dataset } from './loop';
+import type { Dataset } from './train-config';
 import { initHeadWeights, type HeadConfig, type HeadWeights } from './model';
 import { Rng } from '../util/random';
 

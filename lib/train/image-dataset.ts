@@ -13,7 +13,7 @@ import { WorkerPool } from '../data/worker-pool';
 import { decodeRecord } from '../data/schema';
 import { indexTfRecords, readTfRecordAt, type RecordSpan } from '../data/tfrecord';
 import type { Preprocess } from '../core/preprocess';
-import type { Dataset } from './loop';
+import type { Dataset } from './train-config';
 
 export interface ImageDatasetOptions {
   data: DataSet;

@@ -17,7 +17,7 @@ import { cacheBackboneFeatures, featureCacheKey } from './backbone-features';
 import { disposeCnnGraph, runSubgraph } from '../model/cnn-graph';
 import { cnnCut, prefixBackbone, type CnnCut } from './cnn-backbone';
 import { buildFeatureCache, loadFeatureCache, type FeatureCache, type FeatureCacheMeta } from './feature-cache';
-import type { Dataset } from './loop';
+import type { Dataset } from './train-config';
 
 export interface DataFeatures {
   cache: FeatureCache;

@@ -3,7 +3,7 @@
  * train`, the main job, notebook 03) turns config keys into a HeadConfig and a TrainConfig.
  */
 import { DEFAULT_CONFIG, type Config } from '../config';
-import type { TrainConfig } from './loop';
+import type { TrainConfig } from './train-config';
 import type { HeadConfig } from './model';
 
 /** The loop's settings for a head-only run; stages, layer decay and progress are the caller's to change. */
