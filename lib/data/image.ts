@@ -77,7 +77,8 @@ async function decodeWith(bytes: Uint8Array, opts: DecodeOptions, build: (s: Sha
     const { data, info } = await build(s).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
   } catch (e) {
-    const message = (e as Error).message;
+    // libvips repeats its warnings on several lines ("VipsJpeg: premature end of JPEG image" twice): one line, each once
+    const message = [...new Set((e as Error).message.split('\n').map((l) => l.trim()).filter(Boolean))].join('; ');
     // libvips' own words for a cancelled pipeline: "timeout: 42% complete"
     if (seconds > 0 && /^timeout\b/.test(message)) throw new ImageDecodeError(name, `decoding took over ${seconds} s (${message}): too much work for one image`, true);
     throw new ImageDecodeError(name, message);
