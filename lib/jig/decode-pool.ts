@@ -118,6 +118,8 @@ export class DecodePool {
       if ('ready' in r) loaded();
       else if (d.job?.id === r.id) d.job.done(r);
     });
+    // a send to a process that just died: its exit handler below fails the job and replaces it
+    child.on('error', (e) => d.job?.done(e));
     child.on('exit', (code, signal) => {
       failed(new Error(`decoder process exited (${signal ?? `code ${code}`}) before it loaded`));
       if (!this.decoders.delete(d)) return; // retired on purpose

@@ -398,6 +398,39 @@ test('a decode past its deadline is killed with its process: 413 at the deadline
   }
 });
 
+test('decoder processes killed from outside (the OOM killer) are replaced: the upload one held fails with 500, the next is answered', async () => {
+  const big = await slowPng();
+  // this process's decoder children, from /proc (field 4 of stat is the parent pid)
+  const children = () =>
+    fs.readdirSync('/proc').filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('decode-child.js');
+      } catch {
+        return false; // not a process, or gone meanwhile
+      }
+    });
+  const others = children(); // the decoders of this file's shared server
+  const own = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1, largePixels: 1_000_000 } });
+  try {
+    const before = children().filter((p) => !others.includes(p));
+    expect(before).toHaveLength(2);
+    const held = request('POST', '/api/search?k=3', big, {}, own);
+    await queueReaches(own, (q) => q.large.running === 1);
+    await new Promise((r) => setTimeout(r, 100)); // the upload has reached its decoder
+    for (const pid of before) process.kill(Number(pid), 'SIGKILL');
+    const r = await held;
+    expect(r.status).toBe(500);
+    expect(json(r).error).toBe('internal error');
+    const after = await request('POST', '/api/search?k=3', fs.readFileSync(fx.queries[0].file), {}, own);
+    expect(after.status).toBe(200);
+    expect(json(await request('GET', '/api/stats', undefined, {}, own)).decoders).toMatchObject({ processes: 2, crashed: 2 });
+    expect(children().filter((p) => before.includes(p))).toEqual([]);
+  } finally {
+    await own.close();
+  }
+});
+
 test('a burst of huge uploads is decoded outside the server process, and a decoder that grew past its budget is replaced, giving the memory back', async () => {
   // 36 megapixels each, a 108 MB raw decode: before decoders were processes, each one stayed in the server's heap
   const huge = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#406080' } }).png({ compressionLevel: 9 }).toBuffer();
