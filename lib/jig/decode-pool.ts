@@ -34,6 +34,8 @@ export interface DecodePoolStats {
   processes: number;
   started: number;
   timedOut: number;
+  /** Decodes ended because the client went away. */
+  cancelled: number;
   recycled: number;
   crashed: number;
 }
@@ -55,7 +57,7 @@ export class DecodePool {
   private readonly decoders = new Set<Decoder>();
   private readonly idle: Decoder[] = [];
   private readonly waiting: Array<(d: Decoder) => void> = [];
-  private readonly counts = { started: 0, timedOut: 0, recycled: 0, crashed: 0 };
+  private readonly counts = { started: 0, timedOut: 0, cancelled: 0, recycled: 0, crashed: 0 };
   private seq = 0;
   private closed = false;
 
@@ -69,22 +71,34 @@ export class DecodePool {
     await Promise.all([...this.decoders].map((d) => d.ready));
   }
 
-  /** The upload's pixels at the embedder's input size, or an ImageError (413 past the deadline). */
-  async decode(bytes: Uint8Array, preprocess: Preprocess, limits: ImageLimits, what: string): Promise<DecodedImage> {
+  /** The upload's pixels at the embedder's input size, or an ImageError (413 past the deadline); `signal` cancels (the client left). */
+  async decode(bytes: Uint8Array, preprocess: Preprocess, limits: ImageLimits, what: string, signal?: AbortSignal): Promise<DecodedImage> {
     const d = await this.acquire();
     await d.ready;
+    if (signal?.aborted) {
+      this.release(d);
+      throw new Error(`${what}: cancelled`);
+    }
     const id = ++this.seq;
     const reply = await new Promise<DecodeReply | Error>((done) => {
-      const timer = setTimeout(() => {
-        this.counts.timedOut++;
+      const settle = (r: DecodeReply | Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', cancel);
+        d.job = null;
+        done(r);
+      };
+      const stop = (count: 'timedOut' | 'cancelled', why: Error) => {
+        this.counts[count]++;
         this.retire(d);
-        done(new ImageError(413, `${what}: decoding took over ${this.opts.deadlineMs / 1000} s: too much work for one image (deadline: --decode-seconds)`));
-      }, this.opts.deadlineMs);
-      d.job = { id, done: (r) => (clearTimeout(timer), done(r)) };
+        settle(why);
+      };
+      const cancel = () => stop('cancelled', new Error(`${what}: cancelled`));
+      const timer = setTimeout(() => stop('timedOut', new ImageError(413, `${what}: decoding took over ${this.opts.deadlineMs / 1000} s: too much work for one image (deadline: --decode-seconds)`)), this.opts.deadlineMs);
+      signal?.addEventListener('abort', cancel, { once: true });
+      d.job = { id, done: settle };
       d.child.send({ id, bytes, preprocess, limits, what } satisfies DecodeRequest);
     });
     if (reply instanceof Error) throw reply;
-    d.job = null;
     if (reply.rss > this.opts.recycleBytes) {
       this.counts.recycled++;
       this.retire(d);

@@ -69,7 +69,7 @@ export function openApiDocument(opts: Pick<ServeOptions, 'k' | 'maxK' | 'limits'
         },
       },
       '/api/stats': {
-        get: { summary: 'Index statistics, limits, served-query counters, the decoder processes (started, timedOut, recycled, crashed) and the decode queues (running, waiting; large: the large-image lane)', responses: { '200': { description: 'Statistics', content: { 'application/json': { schema: { type: 'object' } } } } } },
+        get: { summary: 'Index statistics, limits, served-query counters, the decoder processes (started, timedOut, cancelled, recycled, crashed) and the decode queues (running, waiting; large: the large-image lane)', responses: { '200': { description: 'Statistics', content: { 'application/json': { schema: { type: 'object' } } } } } },
       },
     },
     components: {

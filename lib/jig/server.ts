@@ -146,11 +146,15 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: Decod
   const ordinary = new DecodeLimiter(opts.decodes);
   const large = new DecodeLimiter({ concurrent: 1, queued: opts.decodes.queued }, `large uploads (over ${opts.decodes.largePixels} pixels)`);
 
-  const search = async (req: http.IncomingMessage, params: URLSearchParams) => {
+  const search = async (req: http.IncomingMessage, res: http.ServerResponse, params: URLSearchParams) => {
     const k = intParam(params, 'k', opts.k, 1, opts.maxK);
+    // a client that hangs up stops its decode: the process doing it is killed, not left to finish for nobody
+    const gone = new AbortController();
+    res.on('close', () => res.writableFinished || gone.abort());
     const embed = async (body: Buffer) => {
       const t0 = performance.now();
-      const q = await decoders.decode(body, gallery.embedder.preprocess, opts.limits, 'upload').catch((e: unknown) => {
+      const q = await decoders.decode(body, gallery.embedder.preprocess, opts.limits, 'upload', gone.signal).catch((e: unknown) => {
+        if (gone.signal.aborted) throw new HttpError(400, ABORTED);
         throw e instanceof ImageError && e.status === 415 ? new ImageError(415, `${e.message}; ${UPLOAD_FORMS}`) : e;
       });
       const [matches] = await gallery.search(await gallery.embedder.embed([q.rgb]), k);
@@ -190,7 +194,7 @@ export function jigHandler(gallery: Gallery, opts: ServeOptions, decoders: Decod
         sendJson(res, 200, api);
       } else if (pathname === '/api/search') {
         allow('POST');
-        sendJson(res, 200, await search(req, params));
+        sendJson(res, 200, await search(req, res, params));
       } else if (pathname === '/api/stats') {
         allow('GET');
         sendJson(res, 200, { ...gallery.stats(), source: path.basename(gallery.info.source), limits: opts.limits, served: { searches: counters.searches, rejected: counters.rejected, meanMs: counters.searches ? counters.totalMs / counters.searches : 0 }, decoders: decoders.stats(), queue: { ...ordinary.state(), large: large.state() } });

@@ -470,3 +470,32 @@ test('an upload the client aborts is logged as one line without a stack, and the
   expect(lines).toEqual(['guie serve: POST /api/search: upload aborted by the client']);
   expect((await request('GET', '/api/stats')).status).toBe(200);
 });
+
+test('a client that hangs up while its image decodes stops the decode: its process is killed at once, one log line, the next search is answered', async () => {
+  const big = await slowPng();
+  const own = await startJigServer(fx.gallery, { port: 0, decodes: { concurrent: 1, queued: 1, largePixels: 1_000_000 } });
+  const lines: string[] = [];
+  const spy = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  try {
+    const url = new URL(own.url);
+    const req = http.request({ host: url.hostname, port: url.port, method: 'POST', path: '/api/search', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': big.length } });
+    req.on('error', () => undefined);
+    req.end(big);
+    await queueReaches(own, (q) => q.large.running === 1);
+    await new Promise((r) => setTimeout(r, 100)); // in its decoder now, with 0.5 s or more of decoding left
+    const t0 = performance.now();
+    req.destroy();
+    let stats: Record<string, unknown> = {};
+    for (let i = 0; i < 100 && stats.cancelled !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stats = json(await request('GET', '/api/stats', undefined, {}, own)).decoders as Record<string, unknown>;
+    }
+    expect(performance.now() - t0).toBeLessThan(400);
+    expect(stats).toMatchObject({ cancelled: 1, processes: 2, started: 3, crashed: 0 });
+    expect((await request('POST', '/api/search?k=3', fs.readFileSync(fx.queries[0].file), {}, own)).status).toBe(200);
+  } finally {
+    spy.mockRestore();
+    await own.close();
+  }
+  expect(lines).toEqual(['guie serve: POST /api/search: upload aborted by the client']);
+});
