@@ -23,6 +23,7 @@ export type { Embedder } from './embedder';
 export { deviceReport, formatDeviceReport, initBackend } from './device';
 export { loadConfig, type Config } from './config';
 export { PROJECT_ROOT } from './util/paths';
+export { Rng } from './util/random';
 
 // --- 01 data: records, the bundled sample, the input pipeline
 export { buildRecords, mergeManifests } from './data/builders/build';

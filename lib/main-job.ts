@@ -15,7 +15,7 @@ import { splitDataSet, type DataSplit } from './data/split';
 import { defaultBackboneCacheDir, loadBackbone, type Backbone } from './model/backbones';
 import type { MetricsReport } from './retrieval/metrics';
 import { headInitWeights } from './train/head-init';
-import { createModel, toEmbeddingHead } from './train/model';
+import { createModel } from './train/model';
 import { dataFeatures, type DataFeatures } from './train/prepare';
 import { parseRecipes } from './train/recipes';
 import { writeFileAtomic, writeJsonAtomic } from './util/atomic';
@@ -115,20 +115,16 @@ async function trainEvaluateShip(a: { config: Config; data: DataSet; split: Data
   const init = await headInitWeights(plan.settings, plan.head, plan.sets.train);
   const model = createModel(plan.head, init.weights);
   try {
-    const untrainedHead = toEmbeddingHead(model);
-    const untrained = await scoreHead(held, untrainedHead, config.embeddingDim);
-    untrainedHead.dispose();
+    const untrained = await scoreHead(held, model.head, config.embeddingDim);
     const headRun = await trainHeadStage(stage, { plan, init, model, split, backbone, outDir });
-    const trained = toEmbeddingHead(model);
-    const headOnly = await scoreHead(held, trained, config.embeddingDim);
+    const headOnly = await scoreHead(held, model.head, config.embeddingDim);
     const tuned = config.backboneEpochs > 0 ? await tuneBackboneStage(stage, { config: plan.settings, data, split, backbone, head: plan.head, headBest: headRun.best, headKey: headRun.key, outDir, model: plan.model }) : null;
     const evaluation = await evaluateStage(stage, { held, tuned, headOnly, untrained, baseline, pcaDim, embeddingDim: config.embeddingDim });
     const exported = await exportStage(stage, tuned?.best ?? headRun.best, path.join(outDir, 'export'));
     const zip = exported.zip!.file;
-    await verifyStage(stage, { zip, tunedCheckpoint: tuned?.best ?? null, backbone, head: trained });
+    await verifyStage(stage, { zip, tunedCheckpoint: tuned?.best ?? null, backbone, head: model.head });
     const evalDirs = await writeEvalFolders(data, split, outDir);
     const report = a.jig ? await jigStage(stage, { evalDirs, onnx: exported.onnx!.file, outDir }) : null;
-    trained.dispose();
     return {
       mP5: { raw: baseline.raw, pca64: baseline.pca64, whitened: baseline.whitened, whitenedGallery: baseline.whitenedGallery, untrainedHead: untrained.overall.mP5, headOnly: headOnly.overall.mP5, trainedHead: evaluation.overall.mP5 },
       pcaDim,

@@ -6,13 +6,12 @@
  *   checkpoint | train dir   a training checkpoint: the backbone it records + its head, in tfjs
  * The fingerprint names the model's bytes and the engine, so cached embeddings never outlive a changed model.
  */
-import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Embedder } from './embedder';
 import { createExportEmbedder, engineFromEnv } from './export/onnx-embedder';
-import { exportedAbout, headFromCheckpoint } from './export/export-model';
+import { exportedAbout } from './export/export-model';
 import { backboneInfo, loadBackbone } from './model/backbones';
 import { EmbeddingHead } from './model/heads';
 import { createFeatureEmbedder } from './model/tfjs-embedder';
@@ -20,7 +19,7 @@ import { getVitConfig } from './model/vit-config';
 import type { Preprocess } from './core/preprocess';
 import { findTrainWhitening, readTrainWhitening, trainWhiteningOrWarn, type TrainWhitening } from './retrieval/train-whitening';
 import { vitFileWeights } from './model/weights';
-import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
+import { backboneTensors, checkpointHead, checkpointModel, loadCheckpoint, resolveCheckpointDir } from './train/checkpoint';
 
 export interface LoadedModel {
   embedder: Embedder;
@@ -63,11 +62,10 @@ async function fromCheckpoint(dir: string): Promise<LoadedModel> {
   const tuned = backboneTensors(ckpt); // a backbone stage's checkpoint: the tuned backbone, not the packaged or downloaded one
   const vit = backboneInfo(meta.backbone).kind === 'clip-vit';
   const backbone = await loadBackbone(meta.backbone, tuned.size === 0 ? {} : vit ? { weights: vitFileWeights(getVitConfig(meta.backbone), tuned) } : { graphWeights: tuned });
-  const hw = headFromCheckpoint(dir, backbone.featureDim, meta.backbone);
-  const k = hw.get('head.kernel')!;
-  const head = new EmbeddingHead({ inDim: k.shape[0], dim: k.shape[1], dropout: 0 }, tf.tensor2d(k.data as Float32Array, k.shape as [number, number]), tf.tensor1d(hw.get('head.bias')!.data as Float32Array));
+  const { weight, bias } = checkpointHead(ckpt, backbone.featureDim, meta.backbone);
+  const head = EmbeddingHead.fromArrays({ inDim: weight.shape[1], dim: weight.shape[0], dropout: 0 }, weight.values, bias.values);
   const crc = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { crc32c: number }).crc32c;
-  const name = `tfjs:${meta.backbone}+dense${k.shape[1]}:${crc.toString(16)}`;
+  const name = `tfjs:${meta.backbone}+dense${weight.shape[0]}:${crc.toString(16)}`;
   return { embedder: createFeatureEmbedder(backbone, head, { name }), backbone: meta.backbone, trainWhitening: trainWhiteningOrWarn(() => findTrainWhitening(dir, meta.featureKey)), fingerprint: name, description: `${dir} (${meta.backbone}${tuned.size > 0 ? ' fine-tuned' : ''} + head, tfjs)` };
 }
 

@@ -11,16 +11,17 @@ import type { Config } from '../config';
 import { weightsPath } from '../model/backbones';
 import { buildCacheContents, type CacheMeta } from '../model/cnn/cnn-cache';
 import { PACKAGED_CNNS } from '../model/cnn/registry';
+import { glorotUniform } from '../model/heads';
 import { replaceGraphWeights } from '../model/cnn-graph';
 import type { VitConfig } from '../model/vit-config';
 import type { Preprocess } from '../core/preprocess';
 import { baseVitName, getVitConfig } from '../model/vit-config';
 import { loadVitWeights, vitFileWeights } from '../model/weights';
-import { backboneTensors, checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
+import { backboneTensors, checkpointHead, checkpointModel, loadCheckpoint, resolveCheckpointDir } from '../train/checkpoint';
 import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
-import { clipInferenceGraph, graphModelInferenceGraph, transpose2d } from './inference-graph';
+import { clipInferenceGraph, graphModelInferenceGraph } from './inference-graph';
 import { readOnnxAbout, writeOnnx } from './onnx';
 import { randomClipWeights } from './random-weights';
 import { Rng } from '../util/random';
@@ -103,36 +104,19 @@ export interface ExportCommandOptions {
   verify?: boolean;
 }
 
-/**
- * Head weights from a training checkpoint (lib/train/checkpoint.ts): the training model stores the
- * projection torch-style as `head.proj.weight` [dim, in]; a Keras-style `head.kernel` [in, dim] is read too.
- */
-export function headFromCheckpoint(dir: string, inDim: number, backbone?: string): NamedWeights {
-  const ckpt = loadCheckpoint(dir);
-  const { tensors } = ckpt;
-  const has = () => [...tensors.keys()].filter((k) => k.startsWith('param/')).slice(0, 8).join(', ');
-  const proj = tensors.get('param/head.proj.weight');
-  const kernel = tensors.get('param/head.kernel');
-  const bias = tensors.get('param/head.proj.bias') ?? tensors.get('param/head.bias');
-  if (!(proj || kernel) || !bias) throw new Error(`${dir}: checkpoint has no head projection ("param/head.proj.weight"+"param/head.proj.bias" or "param/head.kernel"+"param/head.bias"; has: ${has()})`);
-  const out: NamedWeights = new Map([
-    ['head.kernel', proj ? transpose2d(f32(proj.values, proj.shape)) : f32(kernel!.values, kernel!.shape)],
-    ['head.bias', f32(bias.values, bias.shape)],
+/** A checkpoint's head (lib/train/checkpoint.ts checkpointHead) as the graph builder takes it. */
+function checkpointGraphHead(dir: string, inDim: number, backbone: string): NamedWeights {
+  const { weight, bias } = checkpointHead(loadCheckpoint(dir), inDim, backbone);
+  return new Map([
+    ['head.proj.weight', f32(weight.values, weight.shape)],
+    ['head.proj.bias', f32(bias.values, bias.shape)],
   ]);
-  if (out.get('head.kernel')!.shape[0] !== inDim) {
-    const trainedOn = checkpointModel(ckpt)?.backbone;
-    const hint = trainedOn ? `: it was trained on ${trainedOn} features; export with --backbone ${trainedOn} (or leave --backbone out)` : '; pass the --backbone it was trained on';
-    throw new Error(`${dir}: head kernel is [${out.get('head.kernel')!.shape}] but backbone ${backbone ?? '?'} gives ${inDim}-d features${hint}`);
-  }
-  return out;
 }
 
 function randomHead(inDim: number, dim: number, seed: number): NamedWeights {
-  const r = new Rng(seed + 1);
-  const limit = Math.sqrt(6 / (inDim + dim));
   return new Map([
-    ['head.kernel', f32(Array.from({ length: inDim * dim }, () => (r.float() * 2 - 1) * limit), [inDim, dim])],
-    ['head.bias', f32(new Float32Array(dim), [dim])],
+    ['head.proj.weight', f32(glorotUniform(new Rng(seed + 1), dim, inDim), [dim, inDim])],
+    ['head.proj.bias', f32(new Float32Array(dim), [dim])],
   ]);
 }
 
@@ -151,7 +135,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
   if (recorded && opts.backbone && opts.backbone !== recorded) throw new Error(`${checkpoint}: this head was trained on ${recorded} features, not ${opts.backbone} (leave --backbone out to use the checkpoint's)`);
   const cnn = PACKAGED_CNNS[o.backbone];
   if (cnn) {
-    const head = o.checkpoint ? headFromCheckpoint(o.checkpoint, cnn.featureDim, o.backbone) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
+    const head = o.checkpoint ? checkpointGraphHead(o.checkpoint, cnn.featureDim, o.backbone) : randomHead(cnn.featureDim, o.headDim ?? 64, seed);
     const cache = await buildCacheContents(cnn);
     const packaged = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
     // a backbone stage's checkpoint carries its tuned last blocks
@@ -182,7 +166,7 @@ export async function buildExportGraph(opts: Omit<ExportCommandOptions, 'out' | 
     console.warn(`export: no weights for ${o.backbone} at ${expected} and no --vit-weights: random ViT weights (seed ${seed})`);
     weights = randomClipWeights(cfg, o.headDim ?? 64, seed);
   }
-  for (const [k, v] of o.checkpoint ? headFromCheckpoint(o.checkpoint, inDim, o.backbone) : weights.has('head.kernel') ? [] : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
+  for (const [k, v] of o.checkpoint ? checkpointGraphHead(o.checkpoint, inDim, o.backbone) : weights.has('head.proj.weight') ? [] : randomHead(inDim, o.headDim ?? 64, seed)) weights.set(k, v);
   const preprocess: Preprocess = { ...cfg.preprocess, ...(o.resize ? { resize: o.resize } : {}) };
   return { graph: clipInferenceGraph(cfg, weights, { preprocess }), preprocess, backbone: o.backbone, whitening: runWhitening(o.checkpoint, o.backbone, inDim) };
 }

@@ -18,7 +18,7 @@ import { importTfjsGraphModel, type TfjsGraphModelJson } from './tfjs-import';
 export const INPUT_KEY = 'image_tensor';
 export const OUTPUT_KEYS = ['embedding', 'embedding_norm'] as const;
 
-/** Weights by OpenCLIP name (`conv1.weight`, `transformer.resblocks.0.attn.in_proj_weight`, ...) plus `head.kernel`/`head.bias`. */
+/** Weights by OpenCLIP name (`conv1.weight`, `transformer.resblocks.0.attn.in_proj_weight`, ...) plus the head's `head.proj.weight`/`head.proj.bias` (model/heads.ts). */
 export type NamedWeights = Map<string, HostTensor>;
 
 function get(w: NamedWeights, name: string, shape: number[]): HostTensor {
@@ -29,7 +29,7 @@ function get(w: NamedWeights, name: string, shape: number[]): HostTensor {
 }
 
 /** [rows, cols] -> [cols, rows] (PyTorch Linear [out,in] -> TF MatMul [in,out]). */
-export function transpose2d(t: HostTensor): HostTensor {
+function transpose2d(t: HostTensor): HostTensor {
   const [r, c] = t.shape;
   const out = new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
@@ -324,11 +324,12 @@ export function clipVisionGraph(g: GraphBuilder, pixels: string, cfg: VitConfig,
 
 /** Dense(dim) then L2 normalisation as tf.math.l2_normalize (epsilon 1e-12 on the squared norm). */
 export function embeddingHead(g: GraphBuilder, features: string, inDim: number, w: NamedWeights): { embedding: string; dim: number } {
-  const kernel = w.get('head.kernel');
-  if (!kernel || kernel.shape.length !== 2 || kernel.shape[0] !== inDim) throw new Error(`weights: "head.kernel" must be [${inDim}, dim], got ${kernel ? `[${kernel.shape}]` : 'nothing'}`);
-  const dim = kernel.shape[1];
+  const weight = w.get('head.proj.weight');
+  if (!weight || weight.shape.length !== 2 || weight.shape[1] !== inDim) throw new Error(`weights: "head.proj.weight" must be [dim, ${inDim}], got ${weight ? `[${weight.shape}]` : 'nothing'}`);
+  const dim = weight.shape[0];
   return g.scope('head', () => {
-    const y = g.biasAdd(g.matMul(features, g.weight('head.kernel', kernel)), g.weight('head.bias', get(w, 'head.bias', [dim])));
+    // the graph's variables keep Keras' names and [in, dim] kernel, as TF users of a SavedModel expect
+    const y = g.biasAdd(g.matMul(features, g.weight('head.kernel', transpose2d(weight))), g.weight('head.bias', get(w, 'head.proj.bias', [dim])));
     const sq = g.sum(g.square(y), [-1], true, 'sum_sq');
     return { embedding: g.mul(y, g.rsqrt(g.maximum(sq, g.scalar(1e-12, 'epsilon'))), 'l2_normalize'), dim };
   });

@@ -38,8 +38,8 @@ export function randomClipWeights(cfg: VitConfig, headDim = 64, seed = 1): Named
   ln('ln_post');
   const out = cfg.outputDim ?? width;
   if (cfg.outputDim !== null) rand('proj', [width, cfg.outputDim], 1 / Math.sqrt(width));
-  rand('head.kernel', [out, headDim], 1 / Math.sqrt(out));
-  rand('head.bias', [headDim], 0.1);
+  rand('head.proj.weight', [headDim, out], 1 / Math.sqrt(out));
+  rand('head.proj.bias', [headDim], 0.1);
   return w;
 }
 

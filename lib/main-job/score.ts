@@ -46,7 +46,7 @@ export async function scoreHead(h: HeldOut, head: EmbeddingHead, embeddingDim: n
 }
 
 function embedRows(head: EmbeddingHead, features: Float32Array, dim: number): Float32Array {
-  const y = tf.tidy(() => head.forward(tf.tensor2d(features, [features.length / dim, dim]), false));
+  const y = tf.tidy(() => head.forward(tf.tensor2d(features, [features.length / dim, dim])));
   const out = Float32Array.from(y.dataSync());
   y.dispose();
   return out;

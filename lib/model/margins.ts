@@ -16,7 +16,7 @@ export interface MarginConfig {
   /** Scale s (30 in the reference notebook and top solutions). */
   s: number;
   /** One margin for all classes, or one per class (dynamic margins). */
-  m: number | number[];
+  m: number | readonly number[];
   /** Sub-centres per class (sub-center ArcFace); 1 = plain. */
   k?: number;
   /** ArcFace only: apply the margin only where cos θ > 0 (insightface easy_margin). */
@@ -26,18 +26,17 @@ export interface MarginConfig {
 /**
  * s·cos with each row's target-class cosine replaced by its margin version φ: ArcFace cos(θ+m)
  * (with insightface's fallback cos θ − m·sin m beyond θ+m > π, or easy_margin), or CosFace cos θ − m.
- * `margins` holds one m per class (dynamic margins) or a single m for all. Shared by MarginHead and
- * the training model (lib/train/model.ts).
+ * `margins` holds one m per class.
  */
-export function marginLogits(
+function marginLogits(
   cos: tf.Tensor2D,
   labels: tf.Tensor1D,
-  o: { kind: 'arcface' | 'cosface'; s: number; margins: tf.Tensor1D | number; easyMargin?: boolean },
+  o: { kind: 'arcface' | 'cosface'; s: number; margins: tf.Tensor1D; easyMargin?: boolean },
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const onehot = tf.oneHot(labels, cos.shape[1]).toFloat();
     const cosT = tf.sum(tf.mul(cos, onehot), -1); // [B]
-    const m = typeof o.margins === 'number' ? tf.fill([labels.shape[0]], o.margins) : tf.gather(o.margins, labels);
+    const m = tf.gather(o.margins, labels);
     let phiT: tf.Tensor;
     if (o.kind === 'cosface') {
       phiT = tf.sub(cosT, m);
@@ -82,14 +81,14 @@ export class MarginHead {
     return head;
   }
 
-  private marginTensor(m: number | number[]): tf.Tensor1D {
-    const arr = typeof m === 'number' ? new Array<number>(this.config.numClasses).fill(m) : m;
+  private marginTensor(m: number | readonly number[]): tf.Tensor1D {
+    const arr = typeof m === 'number' ? new Array<number>(this.config.numClasses).fill(m) : [...m];
     if (arr.length !== this.config.numClasses) throw new Error(`margin head: ${arr.length} margins for ${this.config.numClasses} classes`);
     return tf.keep(tf.tensor1d(arr, 'float32'));
   }
 
   /** Changes the margin(s) between epochs (2nd place grew m by 0.1 per epoch). */
-  setMargin(m: number | number[]): void {
+  setMargin(m: number | readonly number[]): void {
     this.margins.dispose();
     this.margins = this.marginTensor(m);
     this.config.m = m;
@@ -112,8 +111,9 @@ export class MarginHead {
     });
   }
 
-  namedWeights(): Map<string, tf.Tensor> {
-    return new Map<string, tf.Tensor>([['margin.weight', this.weight]]);
+  /** The checkpoint name (lib/train's parameter name) of the centres. */
+  namedWeights(): Map<string, tf.Variable> {
+    return new Map<string, tf.Variable>([['head.margin.weight', this.weight]]);
   }
 
   get trainableVariables(): tf.Variable[] {

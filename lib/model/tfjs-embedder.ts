@@ -62,7 +62,7 @@ export function createFeatureEmbedder(backbone: FeatureExtractor, head: Embeddin
         }
         const y = tf.tidy(() => {
           const feats = backbone.features(tf.tensor4d(pixels, [batch.length, size, size, 3]));
-          return head ? head.forward(feats, false) : opts.raw ? feats : l2NormalizeTensor(feats);
+          return head ? head.forward(feats) : opts.raw ? feats : l2NormalizeTensor(feats);
         });
         out.set(await y.data(), start * dim);
         y.dispose();

@@ -15,7 +15,7 @@ import type { DataSet } from '../data/dataset';
 import type { DataSplit } from '../data/split';
 import type { Backbone as ModelBackbone } from '../model/backbones';
 import { disposeCnnGraph } from '../model/cnn-graph';
-import { loadCheckpoint, type CheckpointModel } from './checkpoint';
+import { checkpointHead, loadCheckpoint, type CheckpointModel } from './checkpoint';
 import { suffixBackbone } from './cnn-backbone';
 import { imageDataset, type ImageDataset } from './image-dataset';
 import { train } from './loop';
@@ -27,15 +27,11 @@ import { fitBatch, trainConfigFrom } from './settings';
 import { embedAll } from './validate';
 import { vitBackbone } from './vit-backbone';
 
-/** A head checkpoint's weights as createModel takes them. */
-export function headWeightsFrom(checkpointDir: string): HeadWeights {
-  const t = loadCheckpoint(checkpointDir).tensors;
-  const get = (n: string) => {
-    const v = t.get(`param/${n}`);
-    if (!v) throw new Error(`${checkpointDir}: no "${n}" (not a training-head checkpoint)`);
-    return v.values;
-  };
-  return { projWeight: get('head.proj.weight'), projBias: get('head.proj.bias'), marginWeight: get('head.margin.weight') };
+/** A head checkpoint's weights as createModel takes them (lib/train/checkpoint.ts checkpointHead reads them). */
+export function headWeightsFrom(checkpointDir: string, head: HeadConfig): HeadWeights {
+  const { weight, bias, margin } = checkpointHead(loadCheckpoint(checkpointDir), head.inputDim);
+  if (!margin) throw new Error(`${checkpointDir}: no "head.margin.weight" (not a training-head checkpoint)`);
+  return { projWeight: weight.values, projBias: bias.values, marginWeight: margin.values };
 }
 
 export interface BackboneStageOptions {
@@ -115,7 +111,7 @@ export async function backboneStage(o: BackboneStageOptions): Promise<BackboneSt
     const { labels } = trainLabels(o.data, o.split);
     const trainSet = tunable.rows(o.split.train, labels, true);
     const valSet = o.split.val.length > 0 ? tunable.rows(o.split.val, Int32Array.from(o.split.val, (r) => o.data.rows[r].label), false) : null;
-    model = createModel(o.head, headWeightsFrom(o.headCheckpoint), tunable.backbone);
+    model = createModel(o.head, headWeightsFrom(o.headCheckpoint, o.head), tunable.backbone);
     const fitted = fitBatch(
       {
         ...trainConfigFrom(o.config),

@@ -9,6 +9,7 @@ import { crc32c } from '@node-rs/crc32';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Preprocess } from '../core/preprocess';
+import { transpose2d } from '../model/weights';
 import type { HeadConfig } from './model';
 import type { RngState } from '../util/random';
 import { writeFileSynced } from '../util/atomic';
@@ -49,6 +50,37 @@ export function backboneTensors(ckpt: Checkpoint): Map<string, NamedArray> {
   const out = new Map<string, NamedArray>();
   for (const [k, t] of ckpt.tensors) if (k.startsWith('param/backbone.')) out.set(k.slice('param/backbone.'.length), t);
   return out;
+}
+
+/** A checkpoint's head in model/heads.ts's layouts; `margin` is null in checkpoints of the first export format (a Dense alone). */
+export interface CheckpointHead {
+  /** [dim, in] */
+  weight: NamedArray;
+  bias: NamedArray;
+  /** [classes·subCenters, dim] */
+  margin: NamedArray | null;
+}
+
+/**
+ * The one reader of a checkpoint's head weights. Checkpoints written for the first `guie export` hold
+ * a Keras Dense (`param/head.kernel` [in, dim] + `param/head.bias`): they are re-laid out here.
+ * `inDim` is the feature width the head must take (its backbone's; `backbone` names it for the error).
+ */
+export function checkpointHead(ckpt: Checkpoint, inDim: number, backbone?: string): CheckpointHead {
+  const t = ckpt.tensors;
+  const kernel = t.get('param/head.kernel');
+  const weight = t.get('param/head.proj.weight') ?? (kernel && { shape: [kernel.shape[1], kernel.shape[0]], values: transpose2d(kernel.values, kernel.shape[0], kernel.shape[1]) });
+  const bias = t.get('param/head.proj.bias') ?? t.get('param/head.bias');
+  if (!weight || !bias) {
+    const has = [...t.keys()].filter((k) => k.startsWith('param/')).slice(0, 8).join(', ');
+    throw new Error(`${ckpt.dir}: checkpoint has no head projection ("param/head.proj.weight"+"param/head.proj.bias", or an older export's "param/head.kernel"+"param/head.bias"; has: ${has})`);
+  }
+  if (weight.shape.length !== 2 || weight.shape[1] !== inDim) {
+    const trainedOn = checkpointModel(ckpt)?.backbone;
+    const hint = trainedOn ? `: it was trained on ${trainedOn} features; export with --backbone ${trainedOn} (or leave --backbone out)` : '; pass the --backbone it was trained on';
+    throw new Error(`${ckpt.dir}: the head takes ${weight.shape[1]}-d features (weight [${weight.shape}]) but backbone ${backbone ?? '?'} gives ${inDim}-d features${hint}`);
+  }
+  return { weight, bias, margin: t.get('param/head.margin.weight') ?? null };
 }
 
 /** The model a checkpoint records, or null for checkpoints written without one (tests, older runs). */

@@ -5,6 +5,7 @@
  * each class's margin weight starts at its mean whitened direction, and training moves on from there.
  */
 import type { Config } from '../config';
+import { transpose2d } from '../model/weights';
 import { fitPca, whiteningMap, type Pca } from '../retrieval/pca';
 import type { Dataset } from './train-config';
 import { initHeadWeights, type HeadConfig, type HeadWeights } from './model';
@@ -18,8 +19,7 @@ export function whiteningHeadWeights(cfg: HeadConfig, features: Float32Array, la
   const [d, k] = [cfg.inputDim, cfg.embeddingDim];
   if (n - 1 < k) throw new Error(`headInit "whitening": ${n} training rows give at most ${n - 1} principal axes, the head has ${k} outputs (lower embeddingDim or use headInit "random")`);
   const { weight, bias } = whiteningMap(pca ?? fitPca(features, d, k, { seed }));
-  const projWeight = new Float32Array(k * d); // torch Linear layout [out, in]
-  for (let r = 0; r < d; r++) for (let j = 0; j < k; j++) projWeight[j * d + r] = weight[r * k + j];
+  const projWeight = transpose2d(weight, d, k); // the head's [out, in] from the map's [in, out]
   // class centres: the mean of each class's unit-length whitened embeddings
   const centres = new Float64Array(cfg.numClasses * k);
   const e = new Float64Array(k);

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { exportCommand, formatExportResult } from '../../lib/export/export-model';
 import { readSavedModel } from '../../lib/export/savedmodel';
-import { saveCheckpoint } from '../../lib/train/checkpoint';
+import { checkpointHead, loadCheckpoint, saveCheckpoint } from '../../lib/train/checkpoint';
 import { Rng } from '../../lib/util/random';
 import { createExportEmbedder, engineFromEnv } from '../../lib/export/onnx-embedder';
 import { loadBackbone } from '../../lib/model/backbones';
@@ -18,21 +18,35 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function checkpointWithHead(inDim: number, dim: number): { dir: string; kernel: Float32Array } {
+/** A head checkpoint in the first export format's layout (Keras Dense: `head.kernel` [in, dim]), or in the training layout (`head.proj.weight` [dim, in]) of the same values. */
+function checkpointWithHead(inDim: number, dim: number, layout: 'keras' | 'training' = 'keras'): { dir: string; kernel: Float32Array } {
   const r = new Rng(9);
   const kernel = Float32Array.from({ length: inDim * dim }, () => r.float() - 0.5);
-  const tensors = new Map([
-    ['param/head.kernel', { shape: [inDim, dim], values: kernel }],
-    ['param/head.bias', { shape: [dim], values: new Float32Array(dim).fill(0.01) }],
-  ]);
+  const bias = new Float32Array(dim).fill(0.01);
+  const weight = Float32Array.from({ length: inDim * dim }, (_, i) => kernel[(i % inDim) * dim + Math.floor(i / inDim)]);
+  const tensors = new Map(
+    layout === 'keras'
+      ? [['param/head.kernel', { shape: [inDim, dim], values: kernel }], ['param/head.bias', { shape: [dim], values: bias }]]
+      : [['param/head.proj.weight', { shape: [dim, inDim], values: weight }], ['param/head.proj.bias', { shape: [dim], values: bias }], ['param/head.margin.weight', { shape: [3, dim], values: new Float32Array(3 * dim).fill(0.5) }]],
+  );
   const state = { step: 10, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 10 }, best: null, extra: {} };
-  const dir = saveCheckpoint(path.join(root, 'ckpts'), 'ckpt-000000010', state, tensors);
+  const dir = saveCheckpoint(path.join(root, `ckpts-${layout}`), 'ckpt-000000010', state, tensors);
   return { dir, kernel };
 }
 
-it('exports a ViT with the checkpoint head; the zip verifies and the SavedModel holds the checkpoint values', async () => {
-  const { dir, kernel } = checkpointWithHead(32, 64);
-  const out = path.join(root, 'out');
+it('the one reader gives a checkpoint of the old Keras layout in the training layout, as the same weights written in it', () => {
+  const keras = checkpointHead(loadCheckpoint(checkpointWithHead(32, 64, 'keras').dir), 32);
+  const training = checkpointHead(loadCheckpoint(checkpointWithHead(32, 64, 'training').dir), 32);
+  expect(keras.weight.shape).toEqual([64, 32]);
+  expect(Array.from(keras.weight.values)).toEqual(Array.from(training.weight.values));
+  expect(Array.from(keras.bias.values)).toEqual(Array.from(training.bias.values));
+  expect(keras.margin).toBeNull();
+  expect(training.margin!.shape).toEqual([3, 64]);
+});
+
+it.each(['keras', 'training'] as const)('exports a ViT with the checkpoint head (%s layout); the zip verifies and the SavedModel holds the checkpoint values', async (layout) => {
+  const { dir, kernel } = checkpointWithHead(32, 64, layout);
+  const out = path.join(root, `out-${layout}`);
   const { result, report } = await exportCommand({ backbone: 'test-tiny', out, checkpoint: dir, verify: true });
   expect(report?.ok).toBe(true);
   expect(formatExportResult(result)).toMatch(/SavedModel: .*\nONNX: .*\nsubmission: .*submission\.zip/);
@@ -44,7 +58,7 @@ it('exports a ViT with the checkpoint head; the zip verifies and the SavedModel 
 
 it('names the checkpoint and the mismatch when the head does not fit the backbone', async () => {
   const { dir } = checkpointWithHead(48, 64);
-  await expect(exportCommand({ backbone: 'test-tiny', out: path.join(root, 'bad'), checkpoint: dir })).rejects.toThrow(/ckpt-000000010: head kernel is \[48,64\] but backbone test-tiny gives 32-d features; pass the --backbone it was trained on/);
+  await expect(exportCommand({ backbone: 'test-tiny', out: path.join(root, 'bad'), checkpoint: dir })).rejects.toThrow(/ckpt-000000010: the head takes 48-d features \(weight \[64,48\]\) but backbone test-tiny gives 32-d features; pass the --backbone it was trained on/);
 });
 
 it('names the known backbones when the name is unknown', async () => {
@@ -97,8 +111,8 @@ it("export carries the run's training whitening beside the model, never another 
   const pca = { dim: 32, k: 4, mean: Float32Array.from({ length: 32 }, () => r.float()), components: Float32Array.from({ length: 128 }, () => r.float() - 0.5), variances: Float32Array.from([4, 3, 2, 1]) };
   const ckpt = (featureKey: string) => {
     const tensors = new Map([
-      ['param/head.kernel', { shape: [32, 64], values: Float32Array.from({ length: 32 * 64 }, () => r.float() - 0.5) }],
-      ['param/head.bias', { shape: [64], values: new Float32Array(64) }],
+      ['param/head.proj.weight', { shape: [64, 32], values: Float32Array.from({ length: 32 * 64 }, () => r.float() - 0.5) }],
+      ['param/head.proj.bias', { shape: [64], values: new Float32Array(64) }],
     ]);
     const model = { backbone: 'test-tiny', preprocess: { imageSize: 32, mean: [0, 0, 0], std: [1, 1, 1], resize: 'bilinear' }, head: { inputDim: 32 }, data: { input: 'x', fingerprint: 'f', split: 'classes' }, featureKey };
     const state = { step: 1, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 1 }, best: null, extra: { model } };

@@ -183,8 +183,7 @@ describe('exported models on raw photos = the training-side embedder', () => {
     const named = vit.namedWeights();
     const weights = namedWeightsFromTf(named);
     tf.dispose([...named.values()]);
-    weights.set('head.kernel', f32(head.kernel.dataSync(), head.kernel.shape));
-    weights.set('head.bias', f32(head.bias.dataSync(), head.bias.shape));
+    for (const [k, v] of namedWeightsFromTf(head.namedWeights())) weights.set(k, v);
     const dir = path.join(root, 'vit');
     const exported = await exportModel(clipInferenceGraph(cfg, weights), dir, { zip: false });
     const raw = (await rawPhotos(cfg.imageSize)).filter((r) => r.image.width !== cfg.imageSize || r.image.height !== cfg.imageSize);
@@ -214,9 +213,9 @@ describe('exported models on raw photos = the training-side embedder', () => {
     const meta = (cache.json.userDefinedMetadata as { guie: CacheMeta }).guie;
     const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
     const r = new Rng(9);
-    const kernel = f32(Array.from({ length: spec.featureDim * 64 }, () => (r.float() * 2 - 1) / Math.sqrt(spec.featureDim)), [spec.featureDim, 64]);
+    const weight = f32(Array.from({ length: spec.featureDim * 64 }, () => (r.float() * 2 - 1) / Math.sqrt(spec.featureDim)), [64, spec.featureDim]);
     const bias = f32(Array.from({ length: 64 }, () => r.float() * 0.1), [64]);
-    const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.kernel', kernel], ['head.bias', bias]]));
+    const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.proj.weight', weight], ['head.proj.bias', bias]]));
     const dir = path.join(root, 'cnn');
     const exported = await exportModel(graph, dir, { zip: false });
     const s = spec.preprocess.imageSize;
@@ -229,7 +228,7 @@ describe('exported models on raw photos = the training-side embedder', () => {
       const pixels = normalizeRgb(await resizeForModel(images[i], spec.preprocess), spec.preprocess);
       const row = tf.tidy(() => {
         const feats = fused.execute({ [meta.inputNode]: tf.tensor4d(pixels, [1, s, s, 3]) }, meta.outputNode) as tf.Tensor2D;
-        const y = tf.add(tf.matMul(feats, tf.tensor2d(kernel.data as Float32Array, [spec.featureDim, 64])), tf.tensor1d(bias.data as Float32Array));
+        const y = tf.add(tf.matMul(feats, tf.tensor2d(weight.data as Float32Array, [64, spec.featureDim]), false, true), tf.tensor1d(bias.data as Float32Array));
         return tf.div(y, tf.norm(y, 2, -1, true)).dataSync() as Float32Array;
       });
       ref.set(row, i * 64);

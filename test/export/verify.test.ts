@@ -12,7 +12,7 @@ import { writeSubmissionZip } from '../../lib/export/submission';
 import { verifySubmission, formatVerifyReport } from '../../lib/export/verify';
 import { unzipBudget } from '../../lib/export/submission-unzip';
 import { TfjsGraphEmbedder } from '../../lib/export/tfjs-graph';
-import { f32, type Graph } from '../../lib/export/graph';
+import type { Graph } from '../../lib/export/graph';
 import { exportModel, namedWeightsFromTf } from '../../lib/export/export-model';
 import { randomClipWeights } from '../../lib/export/random-weights';
 import type { Embedder } from '../../lib/embedder';
@@ -30,8 +30,7 @@ function trainingSide(preprocess: Preprocess = cfg.preprocess): { graph: Graph; 
   const named = vit.namedWeights();
   const weights = namedWeightsFromTf(named);
   tf.dispose([...named.values()]);
-  weights.set('head.kernel', f32(head.kernel.dataSync(), head.kernel.shape));
-  weights.set('head.bias', f32(head.bias.dataSync(), head.bias.shape));
+  for (const [k, v] of namedWeightsFromTf(head.namedWeights())) weights.set(k, v);
   return { graph: clipInferenceGraph(cfg, weights, { preprocess }), embedder: createTfjsEmbedder(vit, head, { name: 'training-side tfjs' }) };
 }
 let root: string;

@@ -14,7 +14,6 @@ import { EmbeddingHead } from '../../lib/model/heads';
 import { createTfjsEmbedder } from '../../lib/model/tfjs-embedder';
 import { namedWeightsFromTf } from '../../lib/export/export-model';
 import { clipInferenceGraph } from '../../lib/export/inference-graph';
-import { f32 } from '../../lib/export/graph';
 import { readSavedModel, writeSavedModel } from '../../lib/export/savedmodel';
 import { writeOnnx } from '../../lib/export/onnx';
 import { OnnxEmbedder } from '../../lib/export/onnx-embedder';
@@ -29,8 +28,7 @@ it.each(['test-tiny', 'test-small'])('%s: SavedModel and ONNX exports match the 
   const named = vit.namedWeights();
   const weights = namedWeightsFromTf(named);
   tf.dispose([...named.values()]);
-  weights.set('head.kernel', f32(head.kernel.dataSync(), head.kernel.shape));
-  weights.set('head.bias', f32(head.bias.dataSync(), head.bias.shape));
+  for (const [k, v] of namedWeightsFromTf(head.namedWeights())) weights.set(k, v);
   const graph = clipInferenceGraph(cfg, weights);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guie-parity-'));

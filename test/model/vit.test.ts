@@ -8,6 +8,7 @@ import { formatSummary, modelSummary } from '../../lib/model/summary';
 import { summaryCommand } from '../../lib/model/commands';
 import { Vit, vitParamShapes } from '../../lib/model/vit';
 import { getVitConfig, gridSize } from '../../lib/model/vit-config';
+import { Rng } from '../../lib/util/random';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -117,7 +118,7 @@ describe('ViT contracts', () => {
     const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
     const labels = tf.tensor1d([0, 1, 2, 4], 'int32');
     const vars = [...vit.trainableVariables, ...head.trainableVariables, ...margin.trainableVariables];
-    const lossFn = () => softmaxCrossEntropy(margin.forward(head.project(vit.forward(x, true), true), labels), labels, 0.1);
+    const lossFn = () => softmaxCrossEntropy(margin.forward(head.project(vit.forward(x, true), null), labels), labels, 0.1);
     const { value, grads } = tf.variableGrads(lossFn, vars);
     expect(Object.keys(grads).length).toBe(vars.length);
     for (const v of vars) expect(tf.max(tf.abs(grads[v.name])).dataSync()[0]).toBeGreaterThan(0);
@@ -137,15 +138,15 @@ describe('ViT contracts', () => {
     margin.dispose();
   });
 
-  test('EmbeddingHead: Keras layout names, dropout only when training', () => {
+  test('EmbeddingHead: the training checkpoints\' names and torch layout, dropout only with an Rng', () => {
     const head = EmbeddingHead.create({ inDim: 8, dim: 4, dropout: 0.5 }, 3);
     const named = head.namedWeights();
-    expect([...named.keys()]).toEqual(['head.kernel', 'head.bias']);
-    expect(named.get('head.kernel')!.shape).toEqual([8, 4]);
+    expect([...named.keys()]).toEqual(['head.proj.weight', 'head.proj.bias']);
+    expect(named.get('head.proj.weight')!.shape).toEqual([4, 8]);
     const x = tf.ones([64, 8]) as tf.Tensor2D;
-    const a = head.forward(x, false).dataSync();
-    expect(Array.from(head.forward(x, false).dataSync())).toEqual(Array.from(a));
-    expect(Array.from(head.forward(x, true).dataSync())).not.toEqual(Array.from(a));
+    const a = head.forward(x).dataSync();
+    expect(Array.from(head.forward(x).dataSync())).toEqual(Array.from(a));
+    expect(Array.from(head.forward(x, new Rng(1)).dataSync())).not.toEqual(Array.from(a));
     x.dispose();
     head.dispose();
   });

@@ -30,9 +30,9 @@ it.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s graph model + Dense(64)
   const meta = (cache.json.userDefinedMetadata as { guie: CacheMeta }).guie;
   const weightData = cache.weights.buffer.slice(cache.weights.byteOffset, cache.weights.byteOffset + cache.weights.byteLength) as ArrayBuffer;
   const r = new Rng(5);
-  const kernel = f32(Array.from({ length: spec.featureDim * 64 }, () => (r.float() * 2 - 1) / Math.sqrt(spec.featureDim)), [spec.featureDim, 64]);
+  const weight = f32(Array.from({ length: spec.featureDim * 64 }, () => (r.float() * 2 - 1) / Math.sqrt(spec.featureDim)), [64, spec.featureDim]);
   const bias = f32(Array.from({ length: 64 }, () => r.float() * 0.1), [64]);
-  const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.kernel', kernel], ['head.bias', bias]]));
+  const graph = graphModelInferenceGraph({ name: spec.name, model: cache.json, weightData, outputNode: meta.outputNode, featureDim: spec.featureDim, preprocess: spec.preprocess }, new Map([['head.proj.weight', weight], ['head.proj.bias', bias]]));
   const ops = new Set(graph.nodes.map((n) => n.op));
   expect([...ops].filter((o) => o.startsWith('_Fused') || o.startsWith('Fused'))).toEqual([]);
 
@@ -43,7 +43,7 @@ it.each(['mobilenet_v2_140', 'inception_v3_mixed5'])('%s graph model + Dense(64)
   const ref = tf.tidy(() => {
     const x = tf.div(tf.tensor4d(Float32Array.from(data), [1, s, s, 3]), 255);
     const feats = fusedModel.execute({ [meta.inputNode]: x }, meta.outputNode) as tf.Tensor2D;
-    const y = tf.add(tf.matMul(feats, tf.tensor2d(kernel.data as Float32Array, [spec.featureDim, 64])), tf.tensor1d(bias.data as Float32Array));
+    const y = tf.add(tf.matMul(feats, tf.tensor2d(weight.data as Float32Array, [64, spec.featureDim]), false, true), tf.tensor1d(bias.data as Float32Array));
     return tf.div(y, tf.norm(y, 2, -1, true)).dataSync() as Float32Array;
   });
   const model = await loadTfjsGraph(graph);

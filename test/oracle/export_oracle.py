@@ -45,7 +45,7 @@ def torch_reference(cfg, w, batch):
     x = (x / 255.0 - torch.tensor(p["mean"]).view(1, 3, 1, 1)) / torch.tensor(p["std"]).view(1, 3, 1, 1)
     with torch.no_grad():
         f = vit(x).numpy().astype(np.float64)
-    y = f @ w["head.kernel"].astype(np.float64) + w["head.bias"]
+    y = f @ w["head.proj.weight"].astype(np.float64).T + w["head.proj.bias"]
     return y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-6)
 
 

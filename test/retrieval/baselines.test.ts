@@ -56,8 +56,8 @@ beforeAll(async () => {
   const r = new Rng(5);
   const inDim = 1792;
   const tensors = new Map([
-    ['param/head.kernel', { shape: [inDim, 64], values: Float32Array.from({ length: inDim * 64 }, () => (r.float() - 0.5) * 0.1) }],
-    ['param/head.bias', { shape: [64], values: new Float32Array(64) }],
+    ['param/head.proj.weight', { shape: [64, inDim], values: Float32Array.from({ length: inDim * 64 }, () => (r.float() - 0.5) * 0.1) }],
+    ['param/head.proj.bias', { shape: [64], values: new Float32Array(64) }],
   ]);
   const state = { step: 1, epoch: 1, batchInEpoch: 0, rng: { s: [1, 2, 3, 4] } as never, optimizer: { kind: 'adamw', step: 1 }, best: null, extra: {} };
   const ckpt = saveCheckpoint(path.join(tmp, 'ckpts'), 'ckpt-000000001', state, tensors);
