@@ -4,6 +4,7 @@
  * never disagree about what the model computes. Nodes are GraphDef nodes (op names and attrs as
  * TensorFlow defines them); weights are Const nodes marked as variables.
  */
+import { numel } from '../core/layout';
 import type { Preprocess } from '../core/preprocess';
 
 /** float64 only for computed tensors (the in-graph resampling), never for Consts or weights. */
@@ -60,10 +61,6 @@ export interface Graph {
 export interface GraphAbout {
   backbone: string;
   preprocess: Preprocess;
-}
-
-export function numel(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 export function f32(data: ArrayLike<number>, shape: number[]): HostTensor {

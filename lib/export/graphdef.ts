@@ -3,7 +3,7 @@
  * node structs and TensorFlow's wire format, used by the SavedModel writer and reader.
  */
 import type { AttrValue, DType, GraphNode, HostTensor, TensorData } from './graph';
-import { numel } from './graph';
+import { numel } from '../core/layout';
 
 export const TF_DTYPE: Record<DType, string> = {
   float32: 'DT_FLOAT',

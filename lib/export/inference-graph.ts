@@ -5,12 +5,13 @@
  * Outputs `embedding` and `embedding_norm` (the host baseline's two keys; which one the scorer
  * read is unconfirmed, so both carry the unit-norm vector) under `serving_default`.
  * Weights arrive with OpenCLIP names (without the `visual.` prefix) in PyTorch layouts and are
- * re-laid out here for TF's NHWC / [in,out] conventions.
+ * re-laid out by model/vit-layout.ts's permutations for TF's NHWC / [in,out] conventions.
  */
 import { normalizeTable } from '../data/image';
 import type { VitConfig } from '../model/vit-config';
 import type { Preprocess } from '../core/preprocess';
 import { gridSize } from '../model/vit-config';
+import { CONV_TO_TF, LINEAR_TO_TF, permuted } from '../model/vit-layout';
 import type { Graph, GraphAbout, HostTensor } from './graph';
 import { f32, GraphBuilder, i32 } from './graph';
 import { importTfjsGraphModel, type TfjsGraphModelJson } from './tfjs-import';
@@ -28,26 +29,16 @@ function get(w: NamedWeights, name: string, shape: number[]): HostTensor {
   return t;
 }
 
-/** [rows, cols] -> [cols, rows] (PyTorch Linear [out,in] -> TF MatMul [in,out]). */
-function transpose2d(t: HostTensor): HostTensor {
-  const [r, c] = t.shape;
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
-  return f32(out, [c, r]);
-}
-
 /** Rows [start, start+count) of a [rows, cols] matrix (or a slice of a vector). */
 function rows(t: HostTensor, start: number, count: number): HostTensor {
   const cols = t.shape.length === 2 ? t.shape[1] : 1;
   return f32(t.data.subarray(start * cols, (start + count) * cols) as Float32Array, t.shape.length === 2 ? [count, cols] : [count]);
 }
 
-/** PyTorch conv [O,I,kh,kw] -> TF HWIO [kh,kw,I,O]. */
-function ohwiFromOihw(t: HostTensor): HostTensor {
-  const [o, i, h, w] = t.shape;
-  const out = new Float32Array(o * i * h * w);
-  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[((y * w + x) * i + b) * o + a] = t.data[((a * i + b) * h + y) * w + x];
-  return f32(out, [h, w, i, o]);
+/** A PyTorch-layout weight in TF's layout by `perm` (vit-layout.ts), as a float32 graph tensor. */
+function tfLayout(t: HostTensor, perm: number[]): HostTensor {
+  const w = permuted({ data: t.data instanceof Float32Array ? t.data : Float32Array.from(t.data), shape: t.shape }, perm);
+  return { dtype: 'float32', shape: w.shape, data: w.data };
 }
 
 // --- preprocessing: lib/data/image.ts resizeForModel + normalizeRgb as graph ops, bit for bit ---
@@ -265,7 +256,7 @@ function layerNorm(g: GraphBuilder, x: string, w: NamedWeights, prefix: string, 
 
 /** x [n, in] @ W^T + b with PyTorch's W [out, in]. */
 function linear(g: GraphBuilder, x: string, name: string, weight: HostTensor, bias: HostTensor): string {
-  return g.add(g.matMul(x, g.weight(`${name}.weight`, transpose2d(weight))), g.weight(`${name}.bias`, bias));
+  return g.add(g.matMul(x, g.weight(`${name}.weight`, tfLayout(weight, LINEAR_TO_TF))), g.weight(`${name}.bias`, bias));
 }
 
 function gelu(g: GraphBuilder, x: string, act: VitConfig['act']): string {
@@ -309,7 +300,7 @@ export function clipVisionGraph(g: GraphBuilder, pixels: string, cfg: VitConfig,
   const n = gs * gs + 1;
   const width = cfg.width;
   const conv = get(w, 'conv1.weight', [width, 3, cfg.patchSize, cfg.patchSize]);
-  const patches = g.conv2d(pixels, g.weight('conv1.weight', ohwiFromOihw(conv)), [cfg.patchStride, cfg.patchStride], 'VALID', 'conv1');
+  const patches = g.conv2d(pixels, g.weight('conv1.weight', tfLayout(conv, CONV_TO_TF)), [cfg.patchStride, cfg.patchStride], 'VALID', 'conv1');
   const tokens = g.reshape(patches, [-1, gs * gs, width], 'patch_tokens');
   // class token broadcast to the batch: 0 * (first patch token) + class_embedding
   const first = g.slice(tokens, [0, 0, 0], [-1, 1, -1], 'first_token');
@@ -329,7 +320,7 @@ export function embeddingHead(g: GraphBuilder, features: string, inDim: number, 
   const dim = weight.shape[0];
   return g.scope('head', () => {
     // the graph's variables keep Keras' names and [in, dim] kernel, as TF users of a SavedModel expect
-    const y = g.biasAdd(g.matMul(features, g.weight('head.kernel', transpose2d(weight))), g.weight('head.bias', get(w, 'head.proj.bias', [dim])));
+    const y = g.biasAdd(g.matMul(features, g.weight('head.kernel', tfLayout(weight, LINEAR_TO_TF))), g.weight('head.bias', get(w, 'head.proj.bias', [dim])));
     const sq = g.sum(g.square(y), [-1], true, 'sum_sq');
     return { embedding: g.mul(y, g.rsqrt(g.maximum(sq, g.scalar(1e-12, 'epsilon'))), 'l2_normalize'), dim };
   });

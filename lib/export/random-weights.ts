@@ -1,45 +1,20 @@
 /** Seeded random CLIP ViT weights (offline exports, tests, notebooks) in OpenCLIP naming and PyTorch layouts (what lib/model's namedWeights() gives), plus a 64-d head. */
 import type { VitConfig } from '../model/vit-config';
-import { gridSize } from '../model/vit-config';
+import { randomVitWeights } from '../model/vit-layout';
 import type { HostTensor } from './graph';
-import { f32 } from './graph';
 import type { NamedWeights } from './inference-graph';
 import { Rng } from '../util/random';
 
+/** The tower as vit-layout.ts's 'probe' init (every tensor matters to a parity test) and a head drawn at fan-in scale. */
 export function randomClipWeights(cfg: VitConfig, headDim = 64, seed = 1): NamedWeights {
-  const r = new Rng(seed);
   const w: NamedWeights = new Map();
-  const rand = (name: string, shape: number[], scale: number, offset = 0): void => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const t: HostTensor = f32(Array.from({ length: n }, () => offset + (r.float() * 2 - 1) * scale), shape);
-    w.set(name, t);
-  };
-  const width = cfg.width;
-  const n = gridSize(cfg) ** 2 + 1;
-  const hidden = cfg.mlpRatio * width;
-  rand('conv1.weight', [width, 3, cfg.patchSize, cfg.patchSize], 1 / Math.sqrt(3 * cfg.patchSize ** 2));
-  rand('class_embedding', [width], 0.5);
-  rand('positional_embedding', [n, width], 0.5);
-  const ln = (p: string): void => { rand(`${p}.weight`, [width], 0.2, 1); rand(`${p}.bias`, [width], 0.1); };
-  ln('ln_pre');
-  for (let i = 0; i < cfg.layers; i++) {
-    const p = `transformer.resblocks.${i}`;
-    ln(`${p}.ln_1`);
-    rand(`${p}.attn.in_proj_weight`, [3 * width, width], 1 / Math.sqrt(width));
-    rand(`${p}.attn.in_proj_bias`, [3 * width], 0.1);
-    rand(`${p}.attn.out_proj.weight`, [width, width], 1 / Math.sqrt(width));
-    rand(`${p}.attn.out_proj.bias`, [width], 0.1);
-    ln(`${p}.ln_2`);
-    rand(`${p}.mlp.c_fc.weight`, [hidden, width], 1 / Math.sqrt(width));
-    rand(`${p}.mlp.c_fc.bias`, [hidden], 0.1);
-    rand(`${p}.mlp.c_proj.weight`, [width, hidden], 1 / Math.sqrt(hidden));
-    rand(`${p}.mlp.c_proj.bias`, [width], 0.1);
-  }
-  ln('ln_post');
-  const out = cfg.outputDim ?? width;
-  if (cfg.outputDim !== null) rand('proj', [width, cfg.outputDim], 1 / Math.sqrt(width));
-  rand('head.proj.weight', [headDim, out], 1 / Math.sqrt(out));
-  rand('head.proj.bias', [headDim], 0.1);
+  const put = (name: string, data: Float32Array, shape: number[]): void => void w.set(name, { dtype: 'float32', shape, data } satisfies HostTensor);
+  for (const [name, t] of randomVitWeights(cfg, seed, 'probe')) put(name, t.data, t.shape);
+  const out = cfg.outputDim ?? cfg.width;
+  const r = Rng.derive(seed, -1); // the head's own stream, apart from the tower's 0..n-1
+  const uniform = (n: number, halfWidth: number): Float32Array => Float32Array.from({ length: n }, () => (r.float() * 2 - 1) * halfWidth);
+  put('head.proj.weight', uniform(headDim * out, 1 / Math.sqrt(out)), [headDim, out]);
+  put('head.proj.bias', uniform(headDim, 0.1), [headDim]);
   return w;
 }
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import { crc32c } from '@node-rs/crc32';
 import { maskCrc } from '../data/tfrecord';
 import type { DType, HostTensor, TensorData } from './graph';
-import { numel } from './graph';
+import { numel } from '../core/layout';
 import { BYTES_PER, bytesOf, dtypeFromTf, shapeFromProto, shapeToProto, TF_DTYPE, typedFromBytes, type ShapeProto } from './graphdef';
 import { decode, encode, TfProto } from './tf-protos';
 

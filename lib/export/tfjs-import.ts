@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { AttrValue, GraphNode } from './graph';
-import { GraphBuilder, nodeOf, numel, outputIndex, prune } from './graph';
+import { numel } from '../core/layout';
+import { GraphBuilder, nodeOf, outputIndex, prune } from './graph';
 import { dtypeFromTf } from './graphdef';
 import { hostTensor } from './tfjs-json';
 

@@ -2,7 +2,8 @@
  * A Keras-style model.summary() computed from the config's parameter shapes alone: no weights are
  * allocated, so the ViT-H/14 numbers come out in milliseconds.
  */
-import { numel, vitParamShapes } from './vit';
+import { numel } from '../core/layout';
+import { vitParamShapes } from './vit-layout';
 import { featureDim, gridSize, type VitConfig } from './vit-config';
 
 export interface SummaryRow {

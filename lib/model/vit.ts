@@ -1,52 +1,14 @@
 /**
  * CLIP vision transformer (open_clip's VisionTransformer, 'tok' pooling) in TensorFlow.js.
  * Parameters are tf.Variables keyed by OpenCLIP names without the `visual.` prefix. Files,
- * namedWeights() and the export graph use PyTorch layouts; the variables hold Linear weights as
- * [in, out] and conv1 as HWIO, the layouts tfjs computes fastest with (NHWC input).
+ * namedWeights() and the export graph use PyTorch layouts; the variables hold vit-layout.ts's TF
+ * layouts (Linear [in, out], conv1 HWIO), the ones tfjs computes fastest with (NHWC input).
  */
 import * as tf from '@tensorflow/tfjs';
 import { layerNorm, residualAttentionBlock, type BlockParams } from './layers';
+import { inversePermutation } from '../core/layout';
 import { gridSize, type VitConfig } from './vit-config';
-
-export type Shape = number[];
-
-/** Every parameter name and PyTorch shape, in open_clip's order: the single source for init, loading and summary. */
-export function vitParamShapes(cfg: VitConfig): Array<[string, Shape]> {
-  const w = cfg.width;
-  const hidden = Math.round(w * cfg.mlpRatio);
-  const g = gridSize(cfg);
-  const out: Array<[string, Shape]> = [
-    ['class_embedding', [w]],
-    ['positional_embedding', [g * g + 1, w]],
-    ['conv1.weight', [w, 3, cfg.patchSize, cfg.patchSize]],
-    ['ln_pre.weight', [w]],
-    ['ln_pre.bias', [w]],
-  ];
-  for (let i = 0; i < cfg.layers; i++) {
-    const p = `transformer.resblocks.${i}.`;
-    out.push(
-      [`${p}ln_1.weight`, [w]],
-      [`${p}ln_1.bias`, [w]],
-      [`${p}attn.in_proj_weight`, [3 * w, w]],
-      [`${p}attn.in_proj_bias`, [3 * w]],
-      [`${p}attn.out_proj.weight`, [w, w]],
-      [`${p}attn.out_proj.bias`, [w]],
-      [`${p}ln_2.weight`, [w]],
-      [`${p}ln_2.bias`, [w]],
-      [`${p}mlp.c_fc.weight`, [hidden, w]],
-      [`${p}mlp.c_fc.bias`, [hidden]],
-      [`${p}mlp.c_proj.weight`, [w, hidden]],
-      [`${p}mlp.c_proj.bias`, [w]],
-    );
-  }
-  out.push(['ln_post.weight', [w]], ['ln_post.bias', [w]]);
-  if (cfg.outputDim !== null) out.push(['proj', [w, cfg.outputDim]]);
-  return out;
-}
-
-export function numel(shape: Shape): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+import { randomVitWeights, tfPermutation, toTfLayout, vitParamShapes, type InitStyle } from './vit-layout';
 
 /** Depth of a parameter for layer-wise lr decay (timm's param_groups_layer_decay): 0 = embeddings, i+1 = block i, layers+1 = head. */
 export function layerId(name: string, cfg: VitConfig): number {
@@ -63,29 +25,11 @@ export interface ParamGroup {
   variables: tf.Variable[];
 }
 
-/** Random init in the spirit of open_clip (embeddings scale·N(0,1), linear N(0, 0.02²), LayerNorm 1/0). */
-function initTensor(name: string, shape: Shape, cfg: VitConfig, seed: number): tf.Tensor {
-  const scale = cfg.width ** -0.5;
-  if (/(^|\.)ln_\w+\.weight$/.test(name)) return tf.ones(shape);
-  if (name.endsWith('bias')) return tf.zeros(shape);
-  if (name === 'class_embedding' || name === 'positional_embedding' || name === 'proj') return tf.randomNormal(shape, 0, scale, 'float32', seed);
-  return tf.randomNormal(shape, 0, 0.02, 'float32', seed);
-}
-
-const LINEAR_WEIGHT = /(attn\.in_proj_weight|attn\.out_proj\.weight|mlp\.c_fc\.weight|mlp\.c_proj\.weight)$/;
-
-/** PyTorch layout -> our variable layout (conv OIHW -> HWIO, Linear [out, in] -> [in, out]). */
-function toInternal(name: string, t: tf.Tensor): tf.Tensor {
-  if (name === 'conv1.weight') return tf.transpose(t, [2, 3, 1, 0]);
-  if (LINEAR_WEIGHT.test(name)) return tf.transpose(t);
-  return tf.clone(t);
-}
-
-/** Our variable layout -> PyTorch layout (a new tensor either way). */
-function toPytorch(name: string, t: tf.Tensor): tf.Tensor {
-  if (name === 'conv1.weight') return tf.transpose(t, [3, 2, 0, 1]);
-  if (LINEAR_WEIGHT.test(name)) return tf.transpose(t);
-  return tf.clone(t);
+/** PyTorch layout -> our variable layout ('in'), or back ('out'): a new tensor either way. */
+function relayout(name: string, t: tf.Tensor, direction: 'in' | 'out'): tf.Tensor {
+  const perm = tfPermutation(name);
+  if (!perm) return tf.clone(t);
+  return tf.transpose(t, direction === 'in' ? perm : inversePermutation(perm));
 }
 
 /** A variable that owns `t`'s data (tf.variable shares the buffer and adds a reference). */
@@ -104,12 +48,13 @@ export class Vit {
     this.params = params;
   }
 
-  /** Random weights (tests, benchmarks, training from scratch). */
-  static random(cfg: VitConfig, seed = 0): Vit {
+  /** Seeded random weights (training from scratch, tests, benchmarks); vit-layout.ts draws them. */
+  static random(cfg: VitConfig, seed = 0, style: InitStyle = 'openclip'): Vit {
     const params = new Map<string, tf.Variable>();
-    vitParamShapes(cfg).forEach(([name, shape], i) => {
-      params.set(name, own(tf.tidy(() => toInternal(name, initTensor(name, shape, cfg, seed * 100_003 + i)))));
-    });
+    for (const [name, w] of randomVitWeights(cfg, seed, style)) {
+      const t = toTfLayout(name, w);
+      params.set(name, tf.variable(tf.tensor(t.data, t.shape, 'float32')));
+    }
     return new Vit(cfg, params);
   }
 
@@ -129,7 +74,7 @@ export class Vit {
     const params = new Map<string, tf.Variable>();
     for (const [name] of shapes) {
       const t = weights.get(name)!;
-      params.set(name, own(toInternal(name, t)));
+      params.set(name, own(relayout(name, t, 'in')));
       t.dispose();
     }
     return new Vit(cfg, params);
@@ -196,13 +141,13 @@ export class Vit {
   /** OpenCLIP names (no `visual.` prefix) -> new tensors in PyTorch layouts; the caller disposes them. */
   namedWeights(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
-    this.params.forEach((v, name) => out.set(name, toPytorch(name, v)));
+    this.params.forEach((v, name) => out.set(name, relayout(name, v, 'out')));
     return out;
   }
 
   /** One parameter as a new tensor in its PyTorch layout (streams a large model out one tensor at a time). */
   namedWeight(name: string): tf.Tensor {
-    return toPytorch(name, this.p(name));
+    return relayout(name, this.p(name), 'out');
   }
 
   /** The live variables by name, in our layouts (optimizer state, checkpoints of training runs). */

@@ -6,7 +6,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { resamplePosEmbed } from './pos-embed';
 import { SafetensorsFile, writeSafetensors } from './safetensors';
-import { Vit, vitParamShapes, numel, type Shape } from './vit';
+import { numel, transpose2d, type Shape } from '../core/layout';
+import { Vit } from './vit';
+import { fromTfLayout, vitParamShapes } from './vit-layout';
 import { gridSize, type VitConfig } from './vit-config';
 import { LAYOUTS, sourcesFor, type WeightLayout } from './weight-names';
 
@@ -29,13 +31,6 @@ export function detectLayout(st: SafetensorsFile): WeightLayout {
     `${st.file}: no CLIP ViT image tower found (wrong architecture?): expected "visual.conv1.weight" (OpenCLIP), ` +
       `"[vision_model.]embeddings.patch_embedding.weight" (Hugging Face) or "conv1.weight"; the file has ${keys.length} tensors, e.g. ${keys.slice(0, 4).join(', ')}`,
   );
-}
-
-/** A row-major [rows, cols] matrix as [cols, rows]. */
-export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
 }
 
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
@@ -141,17 +136,15 @@ export function saveVit(vit: Vit, file: string, layout: 'openclip' | 'bare' = 'o
   writeSafetensors(file, shapes, read, { format: 'pt', config: vit.config.name });
 }
 
-/** A ViT's own variables (e.g. a fine-tuned checkpoint's `backbone.*` tensors) -> tensors in the file layout vitParamShapes names (what loaders and the export graph take). */
+/** A ViT's own variables (e.g. a fine-tuned checkpoint's `backbone.*` tensors, TF layouts) -> tensors in the file layout vitParamShapes names (what loaders and the export graph take). */
 export function vitFileWeights(cfg: VitConfig, variables: ReadonlyMap<string, { values: Float32Array; shape: number[] }>): Map<string, tf.Tensor> {
-  const vit = Vit.random(cfg, 0);
-  try {
-    for (const [name, v] of vit.variables) {
-      const t = variables.get(name);
-      if (!t) throw new Error(`ViT ${cfg.name}: no tuned tensor for "${name}"`);
-      v.assign(tf.tensor(t.values, v.shape));
-    }
-    return new Map(vitParamShapes(cfg).map(([n]) => [n, vit.namedWeight(n)]));
-  } finally {
-    vit.dispose();
+  const out = new Map<string, tf.Tensor>();
+  for (const [name, shape] of vitParamShapes(cfg)) {
+    const v = variables.get(name);
+    if (!v) throw new Error(`ViT ${cfg.name}: no tuned tensor for "${name}"`);
+    const w = fromTfLayout(name, { data: v.values, shape: v.shape });
+    if (!tf.util.arraysEqual(w.shape, shape)) throw new Error(`ViT ${cfg.name}: tuned tensor "${name}" has shape [${v.shape}], which is [${w.shape}] in the file layout, expected [${shape}]`);
+    out.set(name, tf.tensor(w.data, shape, 'float32'));
   }
+  return out;
 }

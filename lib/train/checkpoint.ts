@@ -9,7 +9,7 @@ import { crc32c } from '@node-rs/crc32';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Preprocess } from '../core/preprocess';
-import { transpose2d } from '../model/weights';
+import { transpose2d } from '../core/layout';
 import type { HeadConfig } from './model';
 import type { RngState } from '../util/random';
 import { writeFileSynced } from '../util/atomic';

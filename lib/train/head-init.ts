@@ -5,7 +5,7 @@
  * each class's margin weight starts at its mean whitened direction, and training moves on from there.
  */
 import type { Config } from '../config';
-import { transpose2d } from '../model/weights';
+import { transpose2d } from '../core/layout';
 import { fitPca, whiteningMap, type Pca } from '../retrieval/pca';
 import type { Dataset } from './train-config';
 import { initHeadWeights, type HeadConfig, type HeadWeights } from './model';

@@ -6,7 +6,8 @@ import { MarginHead } from '../../lib/model/margins';
 import { resamplePosEmbed } from '../../lib/model/pos-embed';
 import { formatSummary, modelSummary } from '../../lib/model/summary';
 import { summaryCommand } from '../../lib/model/commands';
-import { Vit, vitParamShapes } from '../../lib/model/vit';
+import { Vit } from '../../lib/model/vit';
+import { vitParamShapes } from '../../lib/model/vit-layout';
 import { getVitConfig, gridSize } from '../../lib/model/vit-config';
 import { Rng } from '../../lib/util/random';
 

@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { SafetensorsFile, writeSafetensors } from '../../lib/model/safetensors';
-import { Vit, vitParamShapes } from '../../lib/model/vit';
+import { Vit } from '../../lib/model/vit';
+import { vitParamShapes } from '../../lib/model/vit-layout';
 import { getVitConfig } from '../../lib/model/vit-config';
 import { loadVit, loadVitWeights, saveVit } from '../../lib/model/weights';
 
