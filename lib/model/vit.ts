@@ -53,7 +53,7 @@ export class Vit {
     const params = new Map<string, tf.Variable>();
     for (const [name, w] of randomVitWeights(cfg, seed, style)) {
       const t = toTfLayout(name, w);
-      params.set(name, tf.variable(tf.tensor(t.data, t.shape, 'float32')));
+      params.set(name, own(tf.tensor(t.data, t.shape, 'float32')));
     }
     return new Vit(cfg, params);
   }
