@@ -7,6 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { l2NormalizeTensor } from './heads';
+import { softmaxCrossEntropy } from './loss';
+import { marginSoftmaxLoss } from './margin-loss';
 
 export interface MarginConfig {
   kind: 'arcface' | 'cosface';
@@ -109,6 +111,13 @@ export class MarginHead {
       const { kind, s, easyMargin } = this.config;
       return marginLogits(this.cosine(x), labels, { kind, s, margins: this.margins, easyMargin });
     });
+  }
+
+  /** Training loss: label-smoothed softmax cross-entropy of forward()'s logits (fused, with its own gradient, for one centre per class). */
+  loss(x: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing: number): tf.Scalar {
+    const { kind, s, easyMargin, k } = this.config;
+    if (k === 1) return marginSoftmaxLoss(x, this.weight, labels, this.margins, { kind, s, easyMargin, labelSmoothing });
+    return tf.tidy(() => softmaxCrossEntropy(this.forward(x, labels), labels, labelSmoothing));
   }
 
   /** The checkpoint name (lib/train's parameter name) of the centres. */

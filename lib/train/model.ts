@@ -7,7 +7,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EmbeddingHead, glorotUniform } from '../model/heads';
-import { softmaxCrossEntropy } from '../model/loss';
 import { MarginHead } from '../model/margins';
 import type { Param } from './optim';
 import { Rng } from '../util/random';
@@ -80,7 +79,7 @@ export function createModel(cfg: HeadConfig, weights: HeadWeights, backbone?: Ba
     config: cfg,
     head,
     loss(x, labels, rng) {
-      return tf.tidy(() => softmaxCrossEntropy(margin.forward(head.project(features(x), rng), labels), labels, cfg.labelSmoothing ?? 0));
+      return tf.tidy(() => margin.loss(head.project(features(x), rng), labels, cfg.labelSmoothing ?? 0));
     },
     embed(x) {
       return tf.tidy(() => head.forward(features(x)));

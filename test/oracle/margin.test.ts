@@ -1,5 +1,5 @@
 /**
- * Oracle: MarginHead logits, softmaxCrossEntropy and their gradients vs a PyTorch float64
+ * Oracle: MarginHead logits, softmaxCrossEntropy, the fused MarginHead.loss and their gradients vs a PyTorch float64
  * reference written from insightface's ArcMarginProduct / the CosFace and sub-center ArcFace
  * papers (margin_oracle.py). Tolerance: 1e-4 relative to the largest reference value (float32 here).
  */
@@ -102,6 +102,30 @@ test.each(cases.map((c, i) => ({ ...c, i })))('$name: logits, loss and gradients
   worst[c.name] = Math.max(...Object.values(errs));
   for (const e of Object.values(errs)) expect(e).toBeLessThan(TOL);
   tf.dispose([xt, lt, logits, loss, gx, ...Object.values(grads)]);
+  head.dispose();
+});
+
+// the fused training loss (margin-loss.ts: one op with its gradient written out) against the same references
+test.each(cases.map((c, i) => ({ ...c, i })))('$name: the fused MarginHead.loss and its gradients match the PyTorch reference', (c) => {
+  const { cfg, labelSmoothing, i } = c;
+  const ref = refs[i];
+  const { k, labels, W, x } = inputs(c);
+  const head = new MarginHead({ ...cfg, numClasses: C, dim: D }, tf.tensor2d(W, [C * k, D]));
+  const xt = tf.tensor2d(x, [B, D]);
+  const lt = tf.tensor1d(labels, 'int32');
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(() => head.loss(xt, lt, labelSmoothing), [head.weight]);
+  const gx = tf.grad((xx: tf.Tensor) => head.loss(xx as tf.Tensor2D, lt, labelSmoothing))(xt);
+  const errs = {
+    loss: Math.abs(value.dataSync()[0] - ref.loss) / Math.abs(ref.loss),
+    gradW: rel(grads[head.weight.name].dataSync(), ref.gradW),
+    gradX: rel(gx.dataSync(), ref.gradX),
+  };
+  worst[`${c.name} (fused)`] = Math.max(...Object.values(errs));
+  for (const e of Object.values(errs)) expect(e).toBeLessThan(TOL);
+  tf.dispose([value, gx, ...Object.values(grads)]);
+  expect(tf.memory().numTensors).toBe(before); // nothing the op saved for its gradient outlives it
+  tf.dispose([xt, lt]);
   head.dispose();
 });
 
